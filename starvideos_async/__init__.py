@@ -1,0 +1,84 @@
+"""starvideos-async: an asyncio-first SDK for the StarVideos video-generation API.
+
+Quick start::
+
+    from starvideos_async import AsyncStarVideos
+
+    async with AsyncStarVideos() as client:  # key from $STARVIDEOS_API_KEY
+        task = await client.submit("a neon city at night, slow push-in")
+        video = await task.wait()
+        print(video.video_url)
+
+Everything public is exported here; modules whose names start with ``_`` are private.
+``starvideos_async.testing`` holds a fake StarVideos service for your tests.
+"""
+
+from ._client import AsyncStarVideos, SubmitManyError
+from ._config import DEFAULT_BASE_URL, Timeout
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestInfo,
+    ResultExpiredError,
+    ServerError,
+    StarVideosError,
+    TaskFailedError,
+    TaskTimeoutError,
+)
+from ._http import ClientClosedError
+from ._limiter import Limiter
+from ._models import ModelSpec, TaskStatus, Video, VideoRequest
+from ._poll_policy import AdaptivePollPolicy, FixedPollPolicy, PollPolicy
+from ._polling import StatusCallback, StatusFetcher
+from ._retry import RetryPolicy
+from ._task import AsCompleted, StatusStream, VideoTask
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AdaptivePollPolicy",
+    "AsCompleted",
+    "AsyncStarVideos",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "FixedPollPolicy",
+    "InvalidRequestError",
+    "Limiter",
+    "MalformedResponseError",
+    "ModelSpec",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "RateLimitError",
+    "RequestInfo",
+    "ResultExpiredError",
+    "RetryPolicy",
+    "ServerError",
+    "StarVideosError",
+    "StatusCallback",
+    "StatusFetcher",
+    "StatusStream",
+    "SubmitManyError",
+    "TaskFailedError",
+    "TaskStatus",
+    "TaskTimeoutError",
+    "Timeout",
+    "Video",
+    "VideoRequest",
+    "VideoTask",
+    "__version__",
+]

@@ -1,0 +1,414 @@
+"""The client: one per application, shared by every request of that application."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Literal, overload
+from urllib.parse import quote
+
+import aiohttp
+import anyio
+
+from . import _retry
+from ._config import Timeout, resolve_api_key, resolve_base_url
+from ._errors import InvalidRequestError, StarVideosError, TaskFailedError
+from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport
+from ._limiter import Limiter, RateGate, default_limiter
+from ._models import Video, VideoRequest
+from ._polling import PollPolicy, Scheduler, StatusCallback, StatusFetcher
+from ._serde import request_body, structure_video
+from ._task import AsCompleted, Outcomes, VideoTask
+
+__all__ = ["AsyncStarVideos", "SubmitManyError"]
+
+_CREATE_PATH = "/v1/starvideos/videos"
+_RESULT_PATH = "/v1/result/"
+
+
+class SubmitManyError(StarVideosError):
+    """Some creates of :meth:`AsyncStarVideos.submit_many` failed; the others did not.
+
+    Nothing is dropped: the created tasks are here, in input order, beside the errors.
+
+    Attributes:
+        results: One entry per request, in input order: a :class:`VideoTask` or the
+            :class:`StarVideosError` its create raised.
+    """
+
+    def __init__(self, results: list[VideoTask | StarVideosError]) -> None:
+        self.results = results
+        failed = sum(isinstance(r, StarVideosError) for r in results)
+        first = next(r for r in results if isinstance(r, StarVideosError))
+        super().__init__(
+            f"{failed} of {len(results)} creates failed (first: {first}); "
+            f"{len(results) - failed} tasks were created, see .tasks"
+        )
+
+    @property
+    def tasks(self) -> list[VideoTask]:
+        """The tasks that were created, in input order."""
+        return [r for r in self.results if isinstance(r, VideoTask)]
+
+    @property
+    def errors(self) -> dict[int, StarVideosError]:
+        """The errors, by the index of their request."""
+        return {i: r for i, r in enumerate(self.results) if isinstance(r, StarVideosError)}
+
+
+def _check_count(name: str, value: object, minimum: int) -> int:
+    if type(value) is not int or value < minimum:
+        raise InvalidRequestError(name, value, f"an int >= {minimum}")
+    return value
+
+
+def result_path(task_id: str) -> str:
+    """The query path for ``task_id``, escaped; rejects ids that cannot be one."""
+    if not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 512:
+        raise InvalidRequestError("task_id", task_id, "a non-empty task id string")
+    return _RESULT_PATH + quote(task_id, safe="")
+
+
+class AsyncStarVideos:
+    """An asyncio client for the StarVideos API.
+
+    Create one per application and share it; close it with ``aclose()`` or use it as
+    ``async with AsyncStarVideos() as client:``.
+
+    Args:
+        api_key: The key; defaults to ``$STARVIDEOS_API_KEY``. It is never logged,
+            never in a repr or an error, and only sent to ``base_url``'s origin.
+        base_url: The API root; defaults to ``$STARVIDEOS_BASE_URL``, then the
+            documented URL. Plain ``http://`` is only accepted for loopback hosts
+            unless ``allow_insecure_http=True``.
+        max_concurrency: Slots of the limiter every API request of this client
+            passes (requests in flight at once).
+        max_retries: Retries per request (see :mod:`starvideos_async` docs: creates
+            are only retried when the service surely did not create the task).
+        timeout: Seconds per HTTP request, or a :class:`Timeout` with
+            connect/read/total.
+        poll_policy: How often ``wait()`` polls; defaults to the adaptive
+            :meth:`PollPolicy.default`.
+        status_fetcher: ``async (task_id) -> Video`` used by ``wait()``/``watch()``;
+            defaults to ``GET /v1/result/{id}``.
+        session: An ``aiohttp.ClientSession`` to use (never closed by the client);
+            by default the client makes its own on first use and closes it.
+        limiter: Replaces the default limiter of ``max_concurrency`` slots, e.g. with
+            one shared between clients or processes.
+        max_status_rate: At most this many status calls in any one-second window,
+            across every wait of the client (``None``: no cap).
+        retry_policy: Full control of backoff; ``max_retries`` is ignored when given.
+        allow_insecure_http: Accept a non-loopback ``http://`` base URL.
+        max_response_bytes: API responses larger than this are refused.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        max_concurrency: int = 8,
+        max_retries: int = 2,
+        timeout: float | Timeout | None = 60.0,
+        poll_policy: PollPolicy | None = None,
+        status_fetcher: StatusFetcher | None = None,
+        session: aiohttp.ClientSession | None = None,
+        limiter: Limiter | None = None,
+        max_status_rate: float | None = None,
+        retry_policy: _retry.RetryPolicy | None = None,
+        allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        _check_count("max_concurrency", max_concurrency, 1)
+        _check_count("max_retries", max_retries, 0)
+        _check_count("max_response_bytes", max_response_bytes, 1)
+        if max_status_rate is not None and (
+            isinstance(max_status_rate, bool)
+            or not isinstance(max_status_rate, (int, float))
+            or not 0 < max_status_rate < math.inf
+        ):
+            raise InvalidRequestError(
+                "max_status_rate", max_status_rate, "a positive number or None"
+            )
+        self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        self.max_concurrency = max_concurrency
+        self.poll_policy = poll_policy if poll_policy is not None else PollPolicy.default()
+        self._http = HTTPTransport(
+            api_key=resolve_api_key(api_key),
+            base_url=self.base_url,
+            timeout=Timeout.coerce(timeout),
+            retry=retry_policy or _retry.RetryPolicy(max_retries=max_retries),
+            limiter=limiter if limiter is not None else default_limiter(max_concurrency),
+            session=session,
+            connection_limit=max(100, max_concurrency),
+            max_response_bytes=max_response_bytes,
+        )
+        self._status_gate = RateGate(max_status_rate)
+        self._http_fetcher: StatusFetcher = self._fetch_status
+        self._status_fetcher: StatusFetcher = (
+            status_fetcher if status_fetcher is not None else self._http_fetcher
+        )
+        self._scheduler = Scheduler(
+            gate=self._status_gate, max_in_flight=max_concurrency, retry=self._http.retry
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<AsyncStarVideos base_url={str(self.base_url)!r} "
+            f"max_concurrency={self.max_concurrency}{' closed' if self.closed else ''}>"
+        )
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncStarVideos:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client was closed."""
+        return self._http.closed
+
+    async def aclose(self) -> None:
+        """Stop polling and close the client's own HTTP session. Idempotent."""
+        await self._scheduler.aclose()
+        await self._http.aclose()
+
+    # -- creating ------------------------------------------------------------------
+
+    async def submit(
+        self,
+        prompt: str | VideoRequest,
+        *,
+        duration: int = 5,
+        ratio: str = "16:9",
+        images: Sequence[str] | None = None,
+        model: str = "starvideos_v3",
+        max_retries: int | None = None,
+    ) -> VideoTask:
+        """Create one task and return its handle at once (the video comes later).
+
+        The request is validated first (:class:`InvalidRequestError`, no network).
+        A create is retried only when the service surely did not create the task
+        (connection refused before sending, or 429). After a read timeout, a reset
+        after sending, or a 5xx the task may exist, so the error is raised and not
+        retried: creating twice pays twice. Such errors have ``request_sent=True``.
+
+        Args:
+            prompt: The text prompt, or a ready :class:`VideoRequest` (then the other
+                arguments must be left alone).
+            duration: Seconds, 3..15.
+            ratio: ``"16:9"`` or ``"9:16"``.
+            images: None, one image URL, or two (first and last frame).
+            model: The model's wire name.
+            max_retries: Overrides the client's retry count for this call.
+        """
+        if isinstance(prompt, VideoRequest):
+            if (duration, ratio, images, model) != (5, "16:9", None, "starvideos_v3"):
+                raise TypeError("pass either a VideoRequest or keyword arguments, not both")
+            request = prompt
+        else:
+            request = VideoRequest(
+                prompt=prompt, model=model, duration=duration, ratio=ratio, images=images
+            )
+        return await self._create(request, max_retries)
+
+    async def _create(self, request: VideoRequest, max_retries: int | None) -> VideoTask:
+        video = await self._http.request(
+            "POST",
+            _CREATE_PATH,
+            body=request_body(request),
+            parse=structure_video,
+            max_retries=max_retries,
+        )
+        return VideoTask(self, video.id, latest=video, request=request)
+
+    @overload
+    async def submit_many(
+        self,
+        requests: Iterable[VideoRequest],
+        *,
+        return_exceptions: Literal[False] = ...,
+        max_retries: int | None = ...,
+    ) -> list[VideoTask]: ...
+
+    @overload
+    async def submit_many(
+        self,
+        requests: Iterable[VideoRequest],
+        *,
+        return_exceptions: Literal[True],
+        max_retries: int | None = ...,
+    ) -> list[VideoTask | StarVideosError]: ...
+
+    async def submit_many(
+        self,
+        requests: Iterable[VideoRequest],
+        *,
+        return_exceptions: bool = False,
+        max_retries: int | None = None,
+    ) -> list[VideoTask] | list[VideoTask | StarVideosError]:
+        """Create many tasks concurrently (under the client's limiter), in input order.
+
+        Every create runs to its end even when another fails, so no created task is
+        lost. Then, with ``return_exceptions=False`` (the default), a
+        :class:`SubmitManyError` holding every created task and every error is
+        raised if any create failed; with ``True`` the errors are returned in place.
+        """
+        batch = list(requests)
+        for index, item in enumerate(batch):
+            if not isinstance(item, VideoRequest):
+                raise TypeError(f"requests[{index}] is {type(item).__name__}, not VideoRequest")
+        results: list[VideoTask | StarVideosError | None] = [None] * len(batch)
+        pending = iter(enumerate(batch))
+
+        async def worker() -> None:
+            for index, request in pending:
+                try:
+                    results[index] = await self._create(request, max_retries)
+                except StarVideosError as exc:
+                    results[index] = exc
+
+        async with anyio.create_task_group() as group:
+            for _ in range(min(len(batch), self.max_concurrency)):
+                group.start_soon(worker)
+        done = [r for r in results if r is not None]
+        if not return_exceptions and any(isinstance(r, StarVideosError) for r in done):
+            raise SubmitManyError(done)
+        return done
+
+    # -- reading -------------------------------------------------------------------
+
+    def task(self, task_id: str) -> VideoTask:
+        """A handle on an existing task by id (e.g. saved earlier); no network call."""
+        result_path(task_id)
+        return VideoTask(self, task_id)
+
+    async def retrieve(self, task_id: str, *, max_retries: int | None = None) -> Video:
+        """One ``GET /v1/result/{id}``: the task as the service sees it now."""
+        return await self._http.request(
+            "GET",
+            result_path(task_id),
+            parse=structure_video,
+            task_id=task_id,
+            max_retries=max_retries,
+        )
+
+    async def _fetch_status(self, task_id: str) -> Video:
+        """The default status fetcher: ``retrieve`` through the status rate gate."""
+        return await self._http.request(
+            "GET",
+            result_path(task_id),
+            parse=structure_video,
+            task_id=task_id,
+            gate=self._status_gate,
+        )
+
+    def _fetcher(self, override: StatusFetcher | None) -> tuple[StatusFetcher, bool]:
+        """The status fetcher to use, and whether it passes the rate gate itself."""
+        fetcher = override if override is not None else self._status_fetcher
+        return fetcher, fetcher == self._http_fetcher
+
+    # -- waiting -------------------------------------------------------------------
+
+    def as_completed(
+        self,
+        tasks: Iterable[VideoTask],
+        *,
+        poll_policy: PollPolicy | None = None,
+        status_fetcher: StatusFetcher | None = None,
+    ) -> AsCompleted:
+        """Iterate over ``tasks`` in the order they finish (completed or failed).
+
+        ``await task.wait()`` on a yielded task returns its video or raises its
+        :class:`TaskFailedError` at once. An error that ends a wait otherwise (status
+        calls failing after retries, e.g. 404) is raised by the iterator, which then
+        stops waiting on the rest. Breaking out stops every remaining wait.
+        """
+        batch = list(tasks)
+        return AsCompleted(Outcomes(batch, poll_policy, status_fetcher), batch)
+
+    @overload
+    async def wait_all(
+        self,
+        tasks: Iterable[VideoTask],
+        *,
+        return_exceptions: Literal[False] = ...,
+        poll_policy: PollPolicy | None = ...,
+        status_fetcher: StatusFetcher | None = ...,
+    ) -> list[Video]: ...
+
+    @overload
+    async def wait_all(
+        self,
+        tasks: Iterable[VideoTask],
+        *,
+        return_exceptions: Literal[True],
+        poll_policy: PollPolicy | None = ...,
+        status_fetcher: StatusFetcher | None = ...,
+    ) -> list[Video | StarVideosError]: ...
+
+    async def wait_all(
+        self,
+        tasks: Iterable[VideoTask],
+        *,
+        return_exceptions: bool = False,
+        poll_policy: PollPolicy | None = None,
+        status_fetcher: StatusFetcher | None = None,
+    ) -> list[Video] | list[Video | StarVideosError]:
+        """Wait for every task; the completed videos in input order.
+
+        With ``return_exceptions=False`` the first failure (a
+        :class:`TaskFailedError`, or an API error that ended a wait) is raised and
+        the other waits stop (the tasks go on on the service). With ``True`` each
+        failure takes its task's place in the list.
+        """
+        batch = list(tasks)
+        results: list[Video | StarVideosError | None] = [None] * len(batch)
+        outcomes = Outcomes(batch, poll_policy, status_fetcher)
+        try:
+            async for index, outcome in outcomes:
+                error: BaseException | None = None
+                if isinstance(outcome, Video):
+                    if outcome.is_completed:
+                        results[index] = outcome
+                        continue
+                    error = TaskFailedError(outcome)
+                else:
+                    error = outcome
+                if not return_exceptions or not isinstance(error, StarVideosError):
+                    raise error
+                results[index] = error
+        finally:
+            outcomes.close()
+        return [r for r in results if r is not None]
+
+    async def generate(
+        self,
+        prompt: str | VideoRequest,
+        *,
+        duration: int = 5,
+        ratio: str = "16:9",
+        images: Sequence[str] | None = None,
+        model: str = "starvideos_v3",
+        timeout: float | None = None,
+        poll_policy: PollPolicy | None = None,
+        on_status: StatusCallback | None = None,
+    ) -> Video:
+        """Submit and wait in one call; the completed :class:`Video`.
+
+        Raises what :meth:`submit` and :meth:`VideoTask.wait` raise. On a
+        :class:`TaskTimeoutError` the task id is in the error: the task still runs.
+        """
+        task = await self.submit(
+            prompt, duration=duration, ratio=ratio, images=images, model=model
+        )
+        return await task.wait(timeout=timeout, poll_policy=poll_policy, on_status=on_status)

@@ -1,0 +1,275 @@
+"""The exception hierarchy of starvideos-async.
+
+Every exception the SDK raises on purpose derives from :class:`StarVideosError`;
+foreign exceptions (aiohttp, asyncio timeouts, cattrs) are translated in exactly one
+place, :mod:`starvideos_async._http`, and chained with ``raise ... from``::
+
+    StarVideosError
+    ├── InvalidRequestError (also a ValueError)   bad input, caught before any request
+    ├── APIError                                  something went wrong talking to the API
+    │   ├── APIConnectionError                    no (complete) HTTP response
+    │   │   └── APITimeoutError                   ... because a timeout passed
+    │   ├── APIStatusError                        an HTTP error status
+    │   │   ├── BadRequestError                   400, 422
+    │   │   ├── AuthenticationError               401
+    │   │   ├── PermissionDeniedError             403
+    │   │   ├── NotFoundError                     404
+    │   │   ├── RateLimitError                    429 (``retry_after``)
+    │   │   └── ServerError                       5xx
+    │   └── MalformedResponseError                2xx that is not the documented JSON
+    ├── TaskFailedError                           the task ended ``failed`` (or ``cancelled``)
+    ├── TaskTimeoutError (also a TimeoutError)    ``wait()`` gave up; the task still runs
+    └── ResultExpiredError                        the result URL is gone and no fresh one exists
+
+Every :class:`APIError` says which request failed (method, path and task id, when
+there is one) in its message and in :attr:`APIError.request`. None of them ever
+contains the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._models import Video
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "InvalidRequestError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestInfo",
+    "ResultExpiredError",
+    "ServerError",
+    "StarVideosError",
+    "TaskFailedError",
+    "TaskTimeoutError",
+]
+
+
+@attrs.frozen
+class RequestInfo:
+    """Which request an :class:`APIError` is about.
+
+    Attributes:
+        method: The HTTP method, e.g. ``"POST"``.
+        path: The path below the base URL, e.g. ``"/v1/result/video_starvideos_1"``.
+        task_id: The task the request concerned, when there is one.
+    """
+
+    method: str
+    path: str
+    task_id: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.method} {self.path}"
+        return f"{text} (task {self.task_id})" if self.task_id else text
+
+
+class StarVideosError(Exception):
+    """The root of every exception raised by starvideos-async."""
+
+
+class InvalidRequestError(StarVideosError, ValueError):
+    """The arguments break a documented rule; raised before any network call.
+
+    Attributes:
+        field: The name of the offending field (``"duration"``, ``"images[1]"`` ...).
+        value: The rejected value.
+    """
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"invalid {field}: {shown}; {allowed}")
+
+
+class APIError(StarVideosError):
+    """A request to the StarVideos API did not succeed.
+
+    Attributes:
+        message: What went wrong, in words (without the request prefix).
+        request: Method, path and task id of the failed request.
+    """
+
+    def __init__(self, message: str, *, request: RequestInfo) -> None:
+        self.message = message
+        self.request = request
+        super().__init__(f"{request}: {message}")
+
+    @property
+    def task_id(self) -> str | None:
+        """The task id this request concerned or that the service returned, if any."""
+        return self.request.task_id
+
+
+class APIConnectionError(APIError):
+    """No complete HTTP response arrived (refused, reset, DNS, TLS ...).
+
+    Attributes:
+        request_sent: ``False`` only when the request surely never reached the service
+            (the connection could not be established). For a create, ``True`` means
+            the outcome is unknown: the task may exist. Creates are not re-sent then.
+    """
+
+    def __init__(self, message: str, *, request: RequestInfo, request_sent: bool = True) -> None:
+        super().__init__(message, request=request)
+        self.request_sent = request_sent
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """A connect, read or total timeout passed before the response was complete."""
+
+
+class APIStatusError(APIError):
+    """The API answered with an HTTP error status.
+
+    Attributes:
+        status_code: The HTTP status code.
+        body: The response body, parsed JSON when it was JSON, else the text
+            (truncated to a few KiB).
+        headers: The response headers (a read-only mapping).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: RequestInfo,
+        status_code: int,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.status_code = status_code
+        self.body = body
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+
+
+class BadRequestError(APIStatusError):
+    """400 or 422: the service rejected the request's content."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this (quota, plan, region ...)."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown path or unknown task id."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests.
+
+    Attributes:
+        retry_after: Seconds the service asked us to wait (from ``Retry-After``, given
+            in seconds or as an HTTP date), or ``None`` when it did not say.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: RequestInfo,
+        status_code: int = 429,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message, request=request, status_code=status_code, body=body, headers=headers
+        )
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the service or a gateway in front of it failed."""
+
+
+class MalformedResponseError(APIError):
+    """A 2xx response that is not the documented JSON, or that carries an error.
+
+    When the body still held a task id (for instance a create answer with a broken
+    field), it is in :attr:`task_id`: the task exists, keep the id.
+
+    Attributes:
+        body: The raw body text (truncated to a few KiB).
+    """
+
+    def __init__(self, message: str, *, request: RequestInfo, body: str = "") -> None:
+        super().__init__(message, request=request)
+        self.body = body
+
+
+class TaskFailedError(StarVideosError):
+    """The task ended without a video (status ``failed``, or ``cancelled``).
+
+    Attributes:
+        video: The final :class:`~starvideos_async.Video` as the service reported it.
+        error: The service's reason, if it gave one.
+    """
+
+    def __init__(self, video: Video) -> None:
+        self.video = video
+        self.error = video.error
+        reason = video.error or "no reason given"
+        super().__init__(f"task {video.id} ended {video.status_value}: {reason}")
+
+    @property
+    def task_id(self) -> str:
+        """The id of the task that failed."""
+        return self.video.id
+
+
+class TaskTimeoutError(StarVideosError, TimeoutError):
+    """``wait()`` ran out of time. The task still runs on the service: wait again.
+
+    Attributes:
+        task_id: The task's id.
+        video: The newest :class:`~starvideos_async.Video` seen, or ``None``.
+        timeout: The timeout that passed, in seconds.
+    """
+
+    def __init__(self, task_id: str, video: Video | None, timeout: float) -> None:
+        self.task_id = task_id
+        self.video = video
+        self.timeout = timeout
+        status = video.status_value if video is not None else "unknown"
+        super().__init__(
+            f"task {task_id} not finished after {timeout:g}s (last status: {status}); "
+            "it keeps running on the service, wait() again to go on"
+        )
+
+
+class ResultExpiredError(StarVideosError):
+    """The result URL answered 403/404/410 and the service has no fresh one.
+
+    Attributes:
+        task_id: The task whose video could not be fetched.
+        status_code: What the file host answered.
+    """
+
+    def __init__(self, task_id: str, status_code: int | None) -> None:
+        self.task_id = task_id
+        self.status_code = status_code
+        super().__init__(
+            f"the video of task {task_id} is no longer available "
+            f"(file host answered {status_code}); result URLs expire after about 24 hours"
+        )

@@ -1,0 +1,318 @@
+"""Sending API requests: session, auth, limits, exception mapping, retries, parsing.
+
+This is the only module that talks to aiohttp for the API, and the only place where
+aiohttp, asyncio-timeout and parsing exceptions become SDK exceptions
+(:func:`_translate`), always chained with ``raise ... from``.
+
+* The ``Authorization`` header is only ever sent to the base URL's origin: every URL is
+  the base URL plus a path built here, and redirects are not followed.
+* Every attempt holds one slot of the client's :class:`~._limiter.Limiter` while it is
+  on the wire; status calls also pass the client's :class:`~._limiter.RateGate`.
+* Log records (logger ``starvideos_async``) carry method, path, status, latency and
+  attempt; never headers, bodies or the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NoReturn, TypeVar
+
+import aiohttp
+from yarl import URL
+
+from . import _retry
+from ._config import Timeout
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestInfo,
+    ServerError,
+    StarVideosError,
+)
+from ._limiter import Limiter, RateGate
+from ._serde import error_message, text_excerpt
+from ._version import __version__
+
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ClientClosedError", "HTTPTransport"]
+
+logger: Final = logging.getLogger("starvideos_async")
+
+#: A JSON body larger than this is refused rather than read into memory.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 1024 * 1024
+_BODY_KEPT: Final = 4096
+
+T = TypeVar("T")
+
+_STATUS_ERRORS: Final[Mapping[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: BadRequestError,
+}
+
+
+class ClientClosedError(StarVideosError, RuntimeError):
+    """The client was closed (``aclose()`` or the end of ``async with``); make a new one."""
+
+
+class HTTPTransport:
+    """Sends JSON requests to one API origin with one key, under one limiter."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: URL,
+        timeout: Timeout,
+        retry: _retry.RetryPolicy,
+        limiter: Limiter,
+        session: aiohttp.ClientSession | None = None,
+        connection_limit: int = 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        self.retry = retry
+        self.limiter = limiter
+        self.max_response_bytes = max_response_bytes
+        self._base = str(base_url)
+        self._client_timeout = timeout.to_aiohttp()
+        self._session = session
+        self._owns_session = session is None
+        self._connection_limit = connection_limit
+        self._closed = False
+        agent = f"starvideos-async/{__version__} aiohttp/{aiohttp.__version__}"
+        auth = f"Bearer {api_key}"
+        self._get_headers: Final = {"Authorization": auth, "Accept": "application/json"}
+        self._post_headers: Final = {
+            "Authorization": auth,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": agent,
+        }
+        self._get_headers["User-Agent"] = agent
+
+    def __repr__(self) -> str:
+        return f"<HTTPTransport {self._base!r}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session in use, creating the client's own on first use."""
+        if self._closed:
+            raise ClientClosedError("this StarVideos client is closed")
+        session = self._session
+        if session is None:
+            connector = aiohttp.TCPConnector(limit=self._connection_limit)
+            session = self._session = aiohttp.ClientSession(connector=connector)
+        elif session.closed:
+            raise ClientClosedError("the aiohttp session given to the client is closed")
+        return session
+
+    async def aclose(self) -> None:
+        """Close the client's own session (never a caller-supplied one)."""
+        self._closed = True
+        session, self._session = self._session, None
+        if self._owns_session and session is not None:
+            await session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        parse: Callable[[object], T],
+        body: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        max_retries: int | None = None,
+        gate: RateGate | None = None,
+    ) -> T:
+        """Send one API request, with retries per policy, and parse the JSON answer.
+
+        Args:
+            method: ``"GET"`` or ``"POST"``.
+            path: The path below the base URL (already escaped).
+            parse: Turns the decoded JSON into the result; its ``ValueError``,
+                ``TypeError`` or ``KeyError`` become :class:`MalformedResponseError`.
+            body: The JSON body (POST).
+            task_id: The task concerned, for error messages.
+            max_retries: Overrides the client's retry count for this call.
+            gate: A rate gate each attempt passes before it is sent.
+        """
+        info = RequestInfo(method, path, task_id)
+        payload = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        retries = self.retry.max_retries if max_retries is None else max_retries
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(info, payload, parse, gate, attempt)
+            except (APIConnectionError, APIStatusError) as exc:
+                if attempt > retries or not _retry.should_retry(exc, method=method):
+                    raise
+                hint = exc.retry_after if isinstance(exc, RateLimitError) else None
+                delay = self.retry.backoff(attempt, hint)
+                if isinstance(exc, RateLimitError) and gate is not None:
+                    gate.pause(delay)
+                logger.debug(
+                    "%s %s failed (%s), retry %d/%d in %.2fs",
+                    method,
+                    path,
+                    type(exc).__name__,
+                    attempt,
+                    retries,
+                    delay,
+                )
+                await _retry.sleep(delay)
+                attempt += 1
+
+    async def _attempt(
+        self,
+        info: RequestInfo,
+        payload: bytes | None,
+        parse: Callable[[object], T],
+        gate: RateGate | None,
+        attempt: int,
+    ) -> T:
+        session = self.session()
+        headers = self._post_headers if payload is not None else self._get_headers
+        async with self.limiter:
+            if gate is not None:
+                await gate.wait()
+            started = time.perf_counter()
+            try:
+                async with session.request(
+                    info.method,
+                    self._base + info.path,
+                    data=payload,
+                    headers=headers,
+                    timeout=self._client_timeout,
+                    allow_redirects=False,
+                ) as response:
+                    status = response.status
+                    raw = await self._read(response, info)
+                    response_headers = response.headers
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                _translate(exc, info)
+        logger.debug(
+            "%s %s -> %d in %.1f ms (attempt %d)",
+            info.method,
+            info.path,
+            status,
+            (time.perf_counter() - started) * 1000,
+            attempt,
+        )
+        if 200 <= status < 300:
+            return _parse_success(raw, parse, info)
+        raise _status_error(status, raw, response_headers, info)
+
+    async def _read(self, response: aiohttp.ClientResponse, info: RequestInfo) -> bytes:
+        cap = self.max_response_bytes
+        length = response.content_length
+        if length is not None and length <= cap:
+            return await response.read()
+        if length is not None:
+            response.close()
+            raise MalformedResponseError(
+                f"response body of {length} bytes exceeds the {cap}-byte limit", request=info
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > cap:
+                response.close()
+                raise MalformedResponseError(
+                    f"response body exceeds the {cap}-byte limit", request=info
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _translate(exc: BaseException, info: RequestInfo) -> NoReturn:
+    """Turn an aiohttp or timeout exception into the SDK's, chained."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        raise APITimeoutError(
+            f"timed out connecting: {detail}", request=info, request_sent=False
+        ) from exc
+    if isinstance(exc, asyncio.TimeoutError):  # sock_read and total timeouts too
+        raise APITimeoutError(
+            f"timed out waiting for the response: {detail}", request=info
+        ) from exc
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        raise APIConnectionError(
+            f"could not connect: {detail}", request=info, request_sent=False
+        ) from exc
+    raise APIConnectionError(f"connection failed: {detail}", request=info) from exc
+
+
+def _decode(raw: bytes) -> object:
+    return json.loads(raw)
+
+
+def _parse_success(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
+    try:
+        data = _decode(raw)
+    except ValueError as exc:
+        text = raw[:_BODY_KEPT].decode("utf-8", "replace")
+        what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(text)!r}"
+        raise MalformedResponseError(
+            f"expected a JSON object, got {what}", request=info, body=text
+        ) from exc
+    try:
+        return parse(data)
+    except (ValueError, TypeError, KeyError) as exc:
+        task_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(task_id, str) and task_id and info.task_id is None:
+            info = RequestInfo(info.method, info.path, task_id)
+        reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise MalformedResponseError(
+            f"unexpected response: {reason}",
+            request=info,
+            body=raw[:_BODY_KEPT].decode("utf-8", "replace"),
+        ) from exc
+
+
+def _status_error(
+    status: int, raw: bytes, headers: Mapping[str, str], info: RequestInfo
+) -> APIStatusError:
+    text = raw[:_BODY_KEPT].decode("utf-8", "replace")
+    body: object = text
+    message = None
+    if raw.strip():
+        try:
+            body = _decode(raw)
+        except ValueError:
+            message = text_excerpt(text)
+        else:
+            message = error_message(body) or text_excerpt(text)
+    if not message:
+        message = "no error details in the response"
+    message = f"HTTP {status}: {message}"
+    if status == 429:
+        return RateLimitError(
+            message,
+            request=info,
+            body=body,
+            headers=headers,
+            retry_after=_retry.parse_retry_after(headers),
+        )
+    if 300 <= status < 400:
+        message += " (redirects are not followed, so the API key never leaves the API origin)"
+    cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else APIStatusError)
+    return cls(message, request=info, status_code=status, body=body, headers=headers)

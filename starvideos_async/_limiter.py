@@ -1,0 +1,91 @@
+"""Limits on how hard one client presses on the service.
+
+* :class:`Limiter` is the small interface every API request passes through (one slot
+  per request in flight). The default is an :class:`anyio.CapacityLimiter`; anything
+  with ``async with`` semantics fits, e.g. a limiter shared between processes.
+* :class:`RateGate` spaces status calls so that no one-second window sees more than
+  ``rate`` of them, and lets a 429 pause every status call of the client at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+import anyio
+
+__all__ = ["Limiter", "RateGate", "default_limiter"]
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """An async context manager that holds one request slot while entered."""
+
+    async def __aenter__(self) -> object: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool | None: ...
+
+
+def default_limiter(slots: int) -> Limiter:
+    """An anyio capacity limiter with ``slots`` tokens."""
+    limiter: Limiter = anyio.CapacityLimiter(slots)
+    return limiter
+
+
+class RateGate:
+    """At most ``rate`` passes in any window of ``window`` seconds, plus shared pauses.
+
+    ``rate=None`` means no cap (pauses still apply). Passing is fair in arrival order:
+    one lock queues the callers and the holder sleeps until its turn.
+    """
+
+    #: A little slack so that transit jitter between here and the service cannot
+    #: squeeze ``rate + 1`` arrivals into one of the service's windows.
+    SLACK = 0.02
+
+    def __init__(self, rate: float | None, *, window: float = 1.0) -> None:
+        if rate is not None and (isinstance(rate, bool) or not rate > 0 or math.isinf(rate)):
+            raise ValueError(f"max_status_rate must be a positive number or None, got {rate!r}")
+        self.rate = rate
+        if rate is not None and rate < 1:
+            window, slots = window / rate, 1  # e.g. 0.5/s: one pass per 2 s
+        else:
+            slots = math.floor(rate) if rate is not None else 0
+        self._window = window + self.SLACK
+        self._slots = slots
+        self._recent: collections.deque[float] = collections.deque(maxlen=self._slots or 1)
+        self._lock = anyio.Lock()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every later pass until ``seconds`` from now (a 429 asked for it)."""
+        self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
+
+    @property
+    def paused_until(self) -> float:
+        """The event-loop time before which nothing passes."""
+        return self._paused_until
+
+    async def wait(self) -> None:
+        """Return when one more call may start now."""
+        if self.rate is None and self._paused_until <= anyio.current_time():
+            return
+        async with self._lock:
+            while True:
+                now = anyio.current_time()
+                ready = self._paused_until
+                if self._slots and len(self._recent) == self._slots:
+                    ready = max(ready, self._recent[0] + self._window)
+                if ready <= now:
+                    break
+                await anyio.sleep(ready - now)
+            if self._slots:
+                self._recent.append(anyio.current_time())

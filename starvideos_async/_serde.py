@@ -1,0 +1,149 @@
+"""The one cattrs converter: request bodies out, task snapshots in.
+
+Never the global converter: ``converter`` below is private to the SDK. Structuring is
+strict about types (a number where a string belongs is a malformed response, not a
+string to invent) and tolerant about content (unknown fields are kept in
+``Video.extra``; unknown statuses are kept as strings).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from cattrs import Converter
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._models import TaskStatus, Video, VideoRequest
+
+__all__ = ["converter", "error_message", "request_body", "structure_video"]
+
+converter: Final = Converter(detailed_validation=False)
+
+_EXTRA_KEY: Final = "\x00extra"
+_KNOWN_FIELDS: Final = frozenset(
+    {"id", "object", "created", "model", "status", "video_url", "actualDuration", "error"}
+)
+_STATUSES: Final = {s.value: s for s in TaskStatus}
+
+
+def _strict_str(value: object, _: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _strict_int(value: object, _: object) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise TypeError(f"expected an integer, got {type(value).__name__}")
+
+
+def _strict_float(value: object, _: object) -> float:
+    if type(value) in (int, float):
+        return float(value)  # type: ignore[arg-type]
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+def _status(value: object, _: object) -> TaskStatus | str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a status string, got {type(value).__name__}")
+    return _STATUSES.get(value, value)
+
+
+converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook(int, _strict_int)
+converter.register_structure_hook(float, _strict_float)
+converter.register_structure_hook(TaskStatus | str, _status)
+converter.register_structure_hook_func(
+    lambda cls: cls == Mapping[str, Any], lambda value, _: value
+)
+
+_structure_video_fields = make_dict_structure_fn(
+    Video,
+    converter,
+    actual_duration=override(rename="actualDuration"),
+    extra=override(rename=_EXTRA_KEY),
+)
+converter.register_structure_hook(Video, _structure_video_fields)
+
+converter.register_unstructure_hook(
+    VideoRequest,
+    make_dict_unstructure_fn(
+        VideoRequest,
+        converter,
+        images=override(omit_if_default=True, unstruct_hook=list),
+        allow_unknown_model=override(omit=True),
+        key=override(omit=True),
+    ),
+)
+
+
+def request_body(request: VideoRequest) -> dict[str, Any]:
+    """The JSON object sent to create ``request`` (no ``images`` key when there are none)."""
+    body: dict[str, Any] = converter.unstructure(request)
+    return body
+
+
+def error_message(body: object) -> str | None:
+    """Pull a human message out of any of the error shapes the service may use.
+
+    Handles ``{"error": {"message": ..., "code": ...}}``, ``{"error": "..."}``,
+    ``{"message": ...}``, ``{"code": ..., "msg": ...}`` and ``{"detail": ...}``.
+    Returns ``None`` when ``body`` holds no error.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    err = body.get("error")
+    if isinstance(err, Mapping):
+        message = err.get("message") or err.get("msg") or err.get("type")
+        code = err.get("code")
+        text = str(message) if message else json.dumps(err)[:200]
+        return f"{text} (code {code})" if code not in (None, "") else text
+    if isinstance(err, str) and err:
+        return err
+    for key in ("message", "msg", "detail", "error_description"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            code = body.get("code")
+            return f"{value} (code {code})" if code not in (None, "", 0, 200) else value
+    return None
+
+
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def text_excerpt(text: str, limit: int = 200) -> str:
+    """A short one-line excerpt of a non-JSON body (HTML tags dropped)."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title and title.group(1).strip():
+        text = title.group(1)
+    flat = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def structure_video(data: object) -> Video:
+    """Build a :class:`Video` from a decoded JSON response.
+
+    Raises:
+        ValueError: ``data`` is not the documented object (also when it is an error
+            payload sent with a 2xx status); the message says why.
+        TypeError, KeyError: a documented field is missing or of the wrong type.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    err = data.get("error")
+    if isinstance(err, Mapping) or ("id" not in data and error_message(data)):
+        raise ValueError(f"the service answered with an error: {error_message(data)}")
+    extra = {k: v for k, v in data.items() if k not in _KNOWN_FIELDS}
+    fields = dict(data)
+    fields[_EXTRA_KEY] = extra
+    video: Video = converter.structure(fields, Video)
+    if not video.id:
+        raise ValueError("the task id is empty")
+    return video
