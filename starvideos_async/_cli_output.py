@@ -1,0 +1,196 @@
+"""How the command line shows progress: rich on a terminal, plain lines otherwise, or JSON.
+
+Every reporter gets the same calls: :meth:`Reporter.start` with the number of
+requests, :meth:`Reporter.result` for each request that reached its end, and
+:meth:`Reporter.finish`. ``rich`` is imported only when a terminal asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from typing import IO, Any, Protocol
+
+__all__ = ["Reporter", "make_reporter"]
+
+
+class ResultLike(Protocol):
+    """What a reporter reads from a batch result."""
+
+    key: str
+    task_id: str | None
+    status: str
+    error: str | None
+
+    @property
+    def path(self) -> Any: ...
+
+
+class Reporter:
+    """Plain output: one line per event, for logs and pipes."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.total = 0
+        self.counts: Counter[str] = Counter()
+        self.started = time.monotonic()
+
+    def start(self, total: int, *, title: str = "batch") -> None:
+        """A batch of ``total`` requests begins."""
+        self.total = total
+        self.started = time.monotonic()
+        self._line(f"{title}: {total} requests")
+
+    def result(self, result: ResultLike) -> None:
+        """One request reached its end."""
+        self.counts[result.status] += 1
+        parts = [f"[{self.done}/{self.total}]", result.status, f"key={result.key}"]
+        if result.task_id:
+            parts.append(f"id={result.task_id}")
+        if result.path:
+            parts.append(f"file={result.path}")
+        if result.error:
+            parts.append(f"error={result.error!r}")
+        self._line(" ".join(parts))
+
+    def message(self, text: str) -> None:
+        """A free-form note (goes to stderr for plain and JSON output)."""
+        print(text, file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        """The batch ended; print the summary."""
+        elapsed = time.monotonic() - self.started
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
+        self._line(
+            f"summary: {self.done}/{self.total} done in {elapsed:.1f}s ({counts or 'none'})"
+        )
+
+    @property
+    def done(self) -> int:
+        """Requests that reached their end so far."""
+        return sum(self.counts.values())
+
+    def eta(self) -> float | None:
+        """Seconds left, extrapolated from the pace so far."""
+        if not self.done or self.done >= self.total:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / self.done * (self.total - self.done)
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+
+class JsonReporter(Reporter):
+    """One JSON object per line: ``{"event": ..., ...}``."""
+
+    def start(self, total: int, *, title: str = "batch") -> None:
+        """See :meth:`Reporter.start`."""
+        self.total = total
+        self.started = time.monotonic()
+        self._emit({"event": "start", "title": title, "total": total})
+
+    def result(self, result: ResultLike) -> None:
+        """See :meth:`Reporter.result`."""
+        self.counts[result.status] += 1
+        self._emit(
+            {
+                "event": "result",
+                "key": result.key,
+                "task_id": result.task_id,
+                "status": result.status,
+                "error": result.error,
+                "path": str(result.path) if result.path else None,
+            }
+        )
+
+    def finish(self) -> None:
+        """See :meth:`Reporter.finish`."""
+        self._emit(
+            {
+                "event": "summary",
+                "total": self.total,
+                "counts": dict(self.counts),
+                "seconds": round(time.monotonic() - self.started, 3),
+            }
+        )
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        print(json.dumps(record), file=self.stream, flush=True)
+
+
+class RichReporter(Reporter):
+    """Live progress on a terminal: counts per status, ETA, the latest task lines."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__(stream)
+        from rich.console import Console
+        from rich.live import Live
+
+        self._console = Console(file=self.stream)
+        self._recent: list[str] = []
+        self._live = Live(console=self._console, refresh_per_second=8, transient=False)
+
+    def start(self, total: int, *, title: str = "batch") -> None:
+        """See :meth:`Reporter.start`."""
+        self.total = total
+        self.title = title
+        self.started = time.monotonic()
+        self._live.start()
+        self._live.update(self._render())
+
+    def result(self, result: ResultLike) -> None:
+        """See :meth:`Reporter.result`."""
+        self.counts[result.status] += 1
+        line = f"{result.status:<10} {result.key:<24} {result.task_id or '-'}"
+        if result.error:
+            line += f"  {result.error}"
+        elif result.path:
+            line += f"  -> {result.path}"
+        self._recent = [*self._recent[-9:], line]
+        self._live.update(self._render())
+
+    def message(self, text: str) -> None:
+        """See :meth:`Reporter.message`."""
+        self._console.print(text)
+
+    def finish(self) -> None:
+        """See :meth:`Reporter.finish`."""
+        self._live.update(self._render(final=True))
+        self._live.stop()
+
+    def _render(self, *, final: bool = False) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=f"StarVideos {getattr(self, 'title', 'batch')}", expand=False)
+        table.add_column("status")
+        table.add_column("count", justify="right")
+        remaining = self.total - self.done
+        for status, count in sorted(self.counts.items()):
+            table.add_row(status, str(count))
+        table.add_row("running or pending", str(remaining))
+        eta = self.eta()
+        elapsed = time.monotonic() - self.started
+        info = f"{self.done}/{self.total} done, {elapsed:.1f}s elapsed"
+        if eta is not None and not final:
+            info += f", about {eta:.0f}s left"
+        bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
+        return Group(table, bar, Text(info), Text("\n".join(self._recent)))
+
+
+def make_reporter(*, json_output: bool, stream: IO[str] | None = None) -> Reporter:
+    """JSON when asked, rich on a terminal (when installed), plain lines otherwise."""
+    out = stream or sys.stdout
+    if json_output:
+        return JsonReporter(out)
+    if out.isatty():
+        try:
+            return RichReporter(out)
+        except ImportError:
+            pass
+    return Reporter(out)

@@ -1,0 +1,112 @@
+"""Reading batch inputs: JSON Lines or CSV files into validated :class:`VideoRequest` s.
+
+JSON Lines: one object a line with the create fields (``prompt``, ``duration``,
+``ratio``, ``model``, ``images``) and an optional ``key``. Blank lines and lines starting
+with ``#`` are skipped.
+
+CSV: a header row naming the same columns; ``images`` holds up to two URLs separated by
+``|`` (or use ``image1``/``image2`` columns); empty cells take the defaults.
+
+Every problem is reported as :class:`InputError` with the file's line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ._errors import InvalidRequestError, StarVideosError
+from ._models import VideoRequest
+
+__all__ = ["InputError", "load_requests", "parse_requests"]
+
+_FIELDS = frozenset({"prompt", "duration", "ratio", "model", "images", "key", "image1", "image2"})
+
+
+class InputError(StarVideosError, ValueError):
+    """A row of a batch input file is unusable.
+
+    Attributes:
+        line: The 1-based line number in the file.
+    """
+
+    def __init__(self, source: str, line: int, reason: str) -> None:
+        self.line = line
+        super().__init__(f"{source}:{line}: {reason}")
+
+
+def _request(row: Mapping[str, Any], source: str, line: int) -> VideoRequest:
+    unknown = sorted(set(row) - _FIELDS)
+    if unknown:
+        raise InputError(source, line, f"unknown field(s): {', '.join(unknown)}")
+    fields: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
+    images = fields.pop("images", None)
+    if isinstance(images, str):
+        images = [part.strip() for part in images.split("|") if part.strip()]
+    extra_images = [fields.pop(name) for name in ("image1", "image2") if name in fields]
+    if extra_images:
+        images = [*(images or []), *extra_images]
+    if isinstance(fields.get("duration"), str):
+        text = fields["duration"].strip()
+        fields["duration"] = int(text) if text.isdigit() else text
+    if "prompt" not in fields:
+        raise InputError(source, line, "missing prompt")
+    try:
+        return VideoRequest(images=images, **fields)
+    except InvalidRequestError as exc:
+        raise InputError(source, line, str(exc)) from exc
+    except TypeError as exc:
+        raise InputError(source, line, f"bad row: {exc}") from exc
+
+
+def parse_requests(
+    text: str, *, source: str = "<input>", fmt: str = "jsonl"
+) -> list[VideoRequest]:
+    """Parse ``text`` in ``fmt`` (``"jsonl"`` or ``"csv"``) into validated requests."""
+    requests: list[VideoRequest] = []
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames is None:
+            raise InputError(source, 1, "empty CSV file (a header row is required)")
+        for row in reader:
+            if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
+                continue
+            if None in row:
+                raise InputError(source, reader.line_num, "more cells than header columns")
+            requests.append(_request(row, source, reader.line_num))
+        return requests
+    if fmt != "jsonl":
+        raise ValueError(f"unknown input format {fmt!r}")
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            row = json.loads(stripped)
+        except ValueError as exc:
+            raise InputError(source, number, f"not valid JSON: {exc.args[0]}") from exc
+        if not isinstance(row, dict):
+            raise InputError(source, number, "each line must be a JSON object")
+        requests.append(_request(row, source, number))
+    return requests
+
+
+def load_requests(path: str | Path) -> list[VideoRequest]:
+    """Read a ``.jsonl`` or ``.csv`` file (by its suffix) into validated requests.
+
+    Synchronous: call it before the event loop starts, or through a thread.
+    """
+    file = Path(path)
+    suffix = file.suffix.lower()
+    fmt = "csv" if suffix == ".csv" else "jsonl"
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".json"):
+        raise InputError(str(file), 0, "expected a .jsonl or .csv file")
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(str(file), 0, f"cannot read: {exc.strerror or exc}") from exc
+    return parse_requests(text, source=str(file), fmt=fmt)
