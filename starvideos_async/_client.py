@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Literal, overload
 from urllib.parse import quote
@@ -11,8 +13,9 @@ from urllib.parse import quote
 import aiohttp
 import anyio
 
-from . import _retry
+from . import _download, _retry
 from ._config import Timeout, resolve_api_key, resolve_base_url
+from ._download import ProgressCallback
 from ._errors import InvalidRequestError, StarVideosError, TaskFailedError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport
 from ._limiter import Limiter, RateGate, default_limiter
@@ -267,6 +270,7 @@ class AsyncStarVideos:
         for index, item in enumerate(batch):
             if not isinstance(item, VideoRequest):
                 raise TypeError(f"requests[{index}] is {type(item).__name__}, not VideoRequest")
+        self._http.session()  # a closed client fails here, not once per request
         results: list[VideoTask | StarVideosError | None] = [None] * len(batch)
         pending = iter(enumerate(batch))
 
@@ -316,6 +320,35 @@ class AsyncStarVideos:
         """The status fetcher to use, and whether it passes the rate gate itself."""
         fetcher = override if override is not None else self._status_fetcher
         return fetcher, fetcher == self._http_fetcher
+
+    # -- downloading ---------------------------------------------------------------
+
+    async def download(
+        self,
+        video_or_task: Video | VideoTask | str,
+        dest: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Download a finished task's video to ``dest`` (a file path or a folder).
+
+        Streams into a temporary file beside the destination and renames it into
+        place, so a partial file never has the final name. Resumes with ``Range``
+        when the connection drops. The API key is never sent to the file host. An
+        expired result URL (403/404/410) is refreshed once from the API; when there
+        is no fresh one, :class:`ResultExpiredError` is raised.
+
+        Args:
+            video_or_task: A completed :class:`Video`, a :class:`VideoTask`, or a task id.
+            dest: A file path, or an existing folder (the file is then named from the
+                task id, made safe).
+            overwrite: Replace an existing file instead of raising ``FileExistsError``.
+            on_progress: Called with ``(bytes_done, bytes_total_or_None)`` as data arrives.
+        """
+        return await _download.download(
+            self, video_or_task, dest, overwrite=overwrite, on_progress=on_progress
+        )
 
     # -- waiting -------------------------------------------------------------------
 
