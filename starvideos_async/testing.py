@@ -1,0 +1,65 @@
+"""Test helpers: a fake StarVideos service to run your code against.
+
+:class:`FakeStarVideos` is a real aiohttp.web server on 127.0.0.1 that speaks the
+documented API (create, query, and a separate file host for the videos), with
+deterministic task timelines, manual control over every task, and fault injection.
+Point the SDK (or any HTTP client) at it instead of mocking::
+
+    from starvideos_async import PollPolicy
+    from starvideos_async.testing import Fault, FakeStarVideos
+
+    async def test_survives_a_gateway_error():
+        async with FakeStarVideos(time_scale=0.001) as fake:  # a task takes 30 ms
+            fake.inject(Fault.html(502), endpoint="status")
+            async with fake.client(poll_policy=PollPolicy.fixed(0.01)) as client:
+                task = await client.submit("a red kite over the sea")
+                video = await task.wait()
+            assert video.video_url is not None
+            assert fake.created == 1
+
+With pytest and pytest-asyncio, the ``fake_starvideos`` fixture (installed with this
+package) gives a started fake with a fast clock; override the
+``fake_starvideos_options`` fixture to pass it other arguments::
+
+    @pytest.fixture
+    def fake_starvideos_options():
+        return {"failure_rate": 0.5, "seed": 7}
+
+    async def test_something(fake_starvideos):
+        async with fake_starvideos.client(poll_policy=PollPolicy.fixed(0.01)) as client:
+            ...
+
+The fake speeds up the service, not your client: give the client a short poll interval
+(the default follows the docs' advice of tens of seconds).
+
+What to know:
+
+- ``time_scale`` is real seconds per simulated second; statuses are computed from the
+  clock on each query, so a fake holds 100,000 tasks cheaply. ``auto_advance=False``
+  stops the clock; :meth:`FakeStarVideos.advance` moves it by hand.
+- Manual control: :meth:`~FakeStarVideos.complete`, :meth:`~FakeStarVideos.fail`,
+  :meth:`~FakeStarVideos.set_status`, :meth:`~FakeStarVideos.set_fields`,
+  :meth:`~FakeStarVideos.omit_fields`, :meth:`~FakeStarVideos.hold`,
+  :meth:`~FakeStarVideos.remove`, :meth:`~FakeStarVideos.expire`.
+- Faults: :meth:`FakeStarVideos.inject` arms a :class:`Fault` (``status``,
+  ``rate_limit``, ``html``, ``error_payload``, ``empty_body``, ``malformed_json``,
+  ``wrong_types``, ``delay``, ``drop_connection``, ``drop_after``). On create,
+  ``when="after"`` creates the task before misbehaving: check ``fake.created`` to prove a
+  create was never sent twice.
+- Observation: :attr:`FakeStarVideos.requests` (:class:`RecordedRequest`, with a
+  case-insensitive copy of the headers), ``counters``, ``created``, ``max_in_flight``,
+  :meth:`FakeStarVideos.max_calls_in_window`, :meth:`FakeStarVideos.video_bytes`.
+- The file host is another origin and refuses requests carrying ``Authorization``
+  (400, as presigned-URL hosts do), so a leaked API key fails loudly.
+
+If you mock aiohttp with aioresponses instead: aioresponses 0.7.9 and older fail with
+aiohttp 3.14+ (``ClientResponse.__init__() missing ... 'stream_writer'``); this fake
+needs no patching.
+"""
+
+from __future__ import annotations
+
+from ._fake import FakeStarVideos, FakeTask, RecordedRequest
+from ._fake_faults import Fault, InjectedFault
+
+__all__ = ["FakeStarVideos", "FakeTask", "Fault", "InjectedFault", "RecordedRequest"]
