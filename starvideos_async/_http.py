@@ -164,7 +164,7 @@ class HTTPTransport:
             except (APIConnectionError, APIStatusError) as exc:
                 if attempt > retries or not _retry.should_retry(exc, method=method):
                     raise
-                hint = exc.retry_after if isinstance(exc, RateLimitError) else None
+                hint = _retry_hint(exc)
                 delay = self.retry.backoff(attempt, hint)
                 if isinstance(exc, RateLimitError) and gate is not None:
                     gate.pause(delay)
@@ -241,6 +241,15 @@ class HTTPTransport:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _retry_hint(exc: Exception) -> float | None:
+    """The server's wait hint: ``Retry-After`` counts on 429 and on 408/5xx alike."""
+    if isinstance(exc, RateLimitError):
+        return exc.retry_after
+    if isinstance(exc, APIStatusError):
+        return _retry.parse_retry_after(exc.headers)
+    return None
 
 
 def _translate(exc: BaseException, info: RequestInfo) -> NoReturn:

@@ -1,0 +1,136 @@
+"""Shared fixtures: a fake service with a known key, aioresponses that works with aiohttp 3.14+,
+clients pointed at either, recorded retry waits, and a check that a secret never leaks.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import socket
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from starvideos_async import AsyncStarVideos, _retry
+from starvideos_async.testing import FakeStarVideos
+
+#: The key every test client uses; long and unusual, so a leak is unmistakable.
+API_KEY = "sk-test-Zq8vR2mW7xKp4TnL9cYb"
+#: A base URL that only aioresponses answers (nothing listens there).
+MOCK_BASE_URL = "https://api.starvideos.test/kyyReactApiServer"
+#: The documented example id.
+TASK_ID = "video_starvideos_1234567890"
+
+
+class _StandInStreamWriter:
+    """What aiohttp 3.14+ reads from ``stream_writer`` when the request was already sent."""
+
+    output_size = 0
+
+
+@pytest.fixture
+def mock_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
+    """An ``aioresponses()`` context that works with aiohttp 3.14+.
+
+    aiohttp 3.14 added a required keyword-only ``stream_writer`` to
+    ``ClientResponse.__init__``; aioresponses 0.7.9 does not pass it
+    (pnuckowski/aioresponses#289). A stand-in is supplied only when the argument
+    exists and was not given, so an aioresponses release that passes it keeps working.
+    """
+    original = aiohttp.ClientResponse.__init__
+    if "stream_writer" in inspect.signature(original).parameters:
+
+        @functools.wraps(original)
+        def init(self: aiohttp.ClientResponse, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("stream_writer", _StandInStreamWriter())
+            original(self, *args, **kwargs)
+
+        monkeypatch.setattr(aiohttp.ClientResponse, "__init__", init)
+    with aioresponses() as mocked:
+        yield mocked
+
+
+@pytest.fixture
+def api_key() -> str:
+    """The key of every test client and of the ``fake`` fixture."""
+    return API_KEY
+
+
+@pytest.fixture
+def create_url() -> str:
+    """The create URL under :data:`MOCK_BASE_URL`."""
+    return MOCK_BASE_URL + "/v1/starvideos/videos"
+
+
+@pytest.fixture
+def result_url() -> Callable[[str], str]:
+    """The query URL of a task under :data:`MOCK_BASE_URL`."""
+    return lambda task_id: f"{MOCK_BASE_URL}/v1/result/{task_id}"
+
+
+@pytest.fixture
+async def mock_client() -> AsyncIterator[AsyncStarVideos]:
+    """A client for :data:`MOCK_BASE_URL` (use with ``mock_api``), closed afterwards."""
+    async with AsyncStarVideos(api_key=API_KEY, base_url=MOCK_BASE_URL) as client:
+        yield client
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeStarVideos]:
+    """A started fake service (a task takes 30 ms) that accepts :data:`API_KEY`."""
+    async with FakeStarVideos(api_key=API_KEY, time_scale=0.001) as service:
+        yield service
+
+
+@pytest.fixture
+async def fake_client(fake: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
+    """A client of the ``fake`` fixture with the default settings, closed afterwards."""
+    async with fake.client() as client:
+        yield client
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retry waits, recorded instead of slept (``starvideos_async._retry.sleep`` patched)."""
+    delays: list[float] = []
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+
+    monkeypatch.setattr(_retry, "sleep", record)
+    return delays
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (connections are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _texts_of(exc: BaseException) -> Iterator[str]:
+    yield str(exc)
+    yield repr(exc)
+    yield "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    for name in ("body", "headers", "request", "message", "args", "video"):
+        if hasattr(exc, name):
+            yield repr(getattr(exc, name))
+
+
+@pytest.fixture
+def assert_no_secret() -> Callable[..., None]:
+    """``check(*things, secret=API_KEY)``: the secret is in no str/repr/traceback of them."""
+
+    def check(*things: object, secret: str = API_KEY) -> None:
+        for thing in things:
+            texts = _texts_of(thing) if isinstance(thing, BaseException) else (str(thing),)
+            for text in (*texts, repr(thing)):
+                assert secret not in text, f"the key leaked into {type(thing).__name__}"
+
+    return check
