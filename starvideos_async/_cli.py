@@ -347,19 +347,34 @@ def _add_wait_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _common_options(default: Any) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=False if default is None else default,
+        help="machine-readable JSON output",
+    )
+    common.add_argument(
+        "--base-url",
+        default=default,
+        help="API base URL (default: $STARVIDEOS_BASE_URL, then the official one)",
+    )
+    common.add_argument(
+        "--api-key-file",
+        default=default,
+        help="read the API key from this file (default: $STARVIDEOS_API_KEY)",
+    )
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``starvideos``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="machine-readable JSON output")
-    common.add_argument(
-        "--base-url", help="API base URL (default: $STARVIDEOS_BASE_URL or the official one)"
-    )
-    common.add_argument(
-        "--api-key-file", help="read the API key from this file (default: $STARVIDEOS_API_KEY)"
-    )
-
+    # The options may stand before or after the command; the copy given to the
+    # commands defaults to SUPPRESS so it does not overwrite a value given before.
+    top, common = _common_options(None), _common_options(argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
-        prog="starvideos", description="StarVideos from the command line.", parents=[common]
+        prog="starvideos", description="StarVideos from the command line.", parents=[top]
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -19,11 +19,14 @@ __all__ = ["Reporter", "make_reporter"]
 class ResultLike(Protocol):
     """What a reporter reads from a batch result."""
 
-    key: str
-    task_id: str | None
-    status: str
-    error: str | None
-
+    @property
+    def key(self) -> str: ...
+    @property
+    def task_id(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
     @property
     def path(self) -> Any: ...
 
