@@ -70,7 +70,10 @@ def result_path(task_id: str) -> str:
     """The query path for ``task_id``, escaped; rejects ids that cannot be one."""
     if not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 512:
         raise InvalidRequestError("task_id", task_id, "a non-empty task id string")
-    return _RESULT_PATH + quote(task_id, safe="")
+    try:
+        return _RESULT_PATH + quote(task_id, safe="")
+    except UnicodeEncodeError:
+        raise InvalidRequestError("task_id", task_id, "valid Unicode text") from None
 
 
 class AsyncStarVideos:

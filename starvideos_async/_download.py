@@ -88,6 +88,10 @@ _WRITE_BUFFER: Final = 1024 * 1024
 #: Resumes of one download, whatever progress they make.
 _MAX_ATTEMPTS: Final = 100
 _EXPIRED: Final = frozenset({403, 404, 410})
+#: A 2xx with one of these types is an error page or an API answer, not the video.
+_NOT_VIDEO: Final = frozenset(
+    {"text/html", "text/plain", "text/xml", "application/json", "application/xml"}
+)
 _VIDEO_SUFFIXES: Final = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv"})
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_STEM: Final = 100
@@ -493,6 +497,11 @@ class _Transfer:
             await self.part.flush()
             _translate(exc, self.info)
         size, total = self.part.size, self.total
+        if size == 0:
+            raise MalformedResponseError(
+                "the file host answered with an empty body instead of the video",
+                request=self.info,
+            )
         if total is not None and size < total:
             raise APIConnectionError(
                 f"the file host ended the body after {size} of {total} bytes", request=self.info
@@ -510,6 +519,13 @@ class _Transfer:
         if status in _EXPIRED:
             raise _Expired(status)
         offset = self.part.size
+        if status in (200, 206) and response.content_type in _NOT_VIDEO:
+            excerpt = (await response.content.read(200)).decode("utf-8", "replace")
+            raise MalformedResponseError(
+                f"the file host answered {status} with {response.content_type}, not a video",
+                request=self.info,
+                body=excerpt,
+            )
         if status == 416 and offset and offset == self.total:
             return False  # everything arrived already
         if status == 200:

@@ -271,7 +271,19 @@ def _translate(exc: BaseException, info: RequestInfo) -> NoReturn:
 
 
 def _decode(raw: bytes) -> object:
-    return json.loads(raw)
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:  # nested deeper than the decoder's stack
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (JSON can smuggle in lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_success(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
@@ -287,7 +299,7 @@ def _parse_success(raw: bytes, parse: Callable[[object], T], info: RequestInfo) 
         return parse(data)
     except (ValueError, TypeError, KeyError) as exc:
         task_id = data.get("id") if isinstance(data, dict) else None
-        if isinstance(task_id, str) and task_id and info.task_id is None:
+        if isinstance(task_id, str) and task_id and _encodable(task_id) and info.task_id is None:
             info = RequestInfo(info.method, info.path, task_id)
         reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise MalformedResponseError(

@@ -82,6 +82,17 @@ def _check_prompt(prompt: object) -> None:
         raise InvalidRequestError("prompt", prompt, "a non-empty string is required")
     if not prompt.strip():
         raise InvalidRequestError("prompt", prompt, "a non-empty string is required")
+    _check_text("prompt", prompt)
+
+
+def _check_text(field: str, value: str) -> None:
+    """Refuse text UTF-8 cannot encode (lone surrogates): it could never be sent."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError(
+            field, value, "valid Unicode text (no lone surrogates)"
+        ) from None
 
 
 def _check_image(index: int, url: object) -> None:
@@ -158,6 +169,9 @@ class VideoRequest:
             raise InvalidRequestError("ratio", self.ratio, f"allowed: {', '.join(spec.ratios)}")
         if spec is None and (not isinstance(self.ratio, str) or not self.ratio):
             raise InvalidRequestError("ratio", self.ratio, "a ratio such as '16:9'")
+        if spec is None:
+            _check_text("model", self.model)
+            _check_text("ratio", self.ratio)
         max_images = spec.max_images if spec else len(self.images)
         if len(self.images) > max_images:
             raise InvalidRequestError(
@@ -170,6 +184,8 @@ class VideoRequest:
             _check_image(index, url)
         if self.key is not None and not isinstance(self.key, str):
             raise InvalidRequestError("key", self.key, "a string or None")
+        if self.key is not None:
+            _check_text("key", self.key)
 
     @property
     def mode(self) -> str:

@@ -146,4 +146,9 @@ def structure_video(data: object) -> Video:
     video: Video = converter.structure(fields, Video)
     if not video.id:
         raise ValueError("the task id is empty")
+    try:
+        video.id.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON "\ud800"): such an id can never be sent back.
+        raise ValueError("the task id is not valid Unicode text") from None
     return video

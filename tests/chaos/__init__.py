@@ -1,0 +1,1 @@
+"""The chaos suite: the SDK against a fake service that misbehaves on purpose."""
