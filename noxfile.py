@@ -34,3 +34,74 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and on tests/typing (the API as users see it)."""
     session.install("-e", ".[test]", "mypy>=1.11")
     session.run("mypy", "--strict", PACKAGE, "tests/typing")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation (Sphinx, furo, MyST); every warning is an error."""
+    session.install("-e", ".[batch,docs]")  # autodoc imports starvideos_async.batch
+    options = ["-W", "--keep-going", "-b", "html"]
+    session.run("sphinx-build", *options, "docs", "docs/_build/html", *session.posargs)
+
+
+_CHECK_INSTALLED = """
+import importlib.metadata as metadata
+import pathlib
+import sys
+
+import starvideos_async
+
+package = pathlib.Path(starvideos_async.__file__).parent
+source = pathlib.Path(sys.argv[1], "starvideos_async").resolve()
+assert package.resolve() != source, f"imported the source tree, not the wheel: {package}"
+assert (package / "py.typed").is_file(), "py.typed is missing from the wheel"
+plugins = {ep.name: ep.value for ep in metadata.entry_points(group="pytest11")}
+assert plugins.get("starvideos_async") == "starvideos_async._pytest_plugin", plugins
+assert (package / "_pytest_plugin.py").is_file(), "the pytest plugin is missing"
+assert starvideos_async.__version__ == metadata.version("starvideos-async")
+print(f"starvideos-async {starvideos_async.__version__} installed at {package}: ok")
+"""
+
+
+@nox.session(reuse_venv=False)
+def build(session: nox.Session) -> None:
+    """Build wheel and sdist, install the wheel in a fresh venv, and run the demo from it.
+
+    Catches what only a real install shows: package data missing from the wheel
+    (``py.typed``), a lost pytest plugin entry point, a broken console script.
+    """
+    import shutil
+    from pathlib import Path
+
+    checkout = Path.cwd()
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.install("build>=1.0")
+    session.run("python", "-m", "build", "--outdir", str(dist))  # sdist, then wheel from it
+    (wheel,) = dist.glob("*.whl")
+    (sdist,) = dist.glob("*.tar.gz")
+    session.log(f"built {wheel.name} and {sdist.name}")
+    session.install(f"{wheel}[cli]")
+    demo = tmp / "demo"
+    shutil.rmtree(demo, ignore_errors=True)
+    with session.chdir(tmp):  # away from the checkout, so that the installed copy is imported
+        session.run("python", "-c", _CHECK_INSTALLED, str(checkout))
+        session.run(
+            "starvideos", "demo", "--count", "6", "--failure-rate", "0", "--out-dir", str(demo)
+        )
+    videos = sorted((demo / "videos").glob("*.mp4"))
+    if len(videos) != 6:
+        session.error(f"the demo downloaded {len(videos)} videos, not 6")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against raw aiohttp and httpx loops (never part of the test run).
+
+    ``nox -s bench`` runs every workload at full size (about 10 minutes);
+    ``nox -s bench -- --quick`` is a smoke run; ``-- throughput --tasks 2000`` picks one.
+    See benchmarks/README.md.
+    """
+    session.install("-e", ".", "httpx>=0.27", "psutil>=5.9", "uvloop>=0.19", "pyinstrument>=4.6")
+    session.run("python", "benchmarks/run.py", *session.posargs)

@@ -1,0 +1,134 @@
+"""A FastAPI (Starlette) backend: one StarVideos client per app, made in the lifespan.
+
+    pip install fastapi uvicorn
+    export STARVIDEOS_API_KEY=sk-...
+    python examples/fastapi_backend.py --port 8000
+    curl -X POST localhost:8000/videos -H 'content-type: application/json' \\
+         -d '{"prompt": "a fox in snow"}'
+    curl 'localhost:8000/videos/video_starvideos_123?wait=30'
+
+The lifespan creates the client at startup, hands it to every request through the
+lifespan state, and closes it at shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from starvideos_async import (
+    APIError,
+    AsyncStarVideos,
+    InvalidRequestError,
+    NotFoundError,
+    PollPolicy,
+    TaskFailedError,
+    TaskTimeoutError,
+    Video,
+    VideoRequest,
+)
+
+
+class VideoIn(BaseModel):
+    prompt: str
+    duration: int = 5
+    ratio: str = "16:9"
+    images: list[str] = []
+
+
+class VideoOut(BaseModel):
+    id: str
+    status: str
+    video_url: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, video: Video) -> VideoOut:
+        return cls(
+            id=video.id, status=video.status_value, video_url=video.video_url, error=video.error
+        )
+
+
+def starvideos(request: Request) -> AsyncStarVideos:
+    """The app's one client, from the lifespan state."""
+    client: AsyncStarVideos = request.state.starvideos
+    return client
+
+
+Client = Annotated[AsyncStarVideos, Depends(starvideos)]
+router = APIRouter()
+
+
+@router.post("/videos", status_code=202)
+async def submit(body: VideoIn, client: Client) -> VideoOut:
+    """Create a task; answer at once with its id (the video comes minutes later)."""
+    try:
+        request = VideoRequest(
+            prompt=body.prompt, duration=body.duration, ratio=body.ratio, images=body.images
+        )
+    except InvalidRequestError as exc:  # checked before anything is sent
+        raise HTTPException(422, str(exc)) from exc
+    task = await client.submit(request)
+    # Store task.id with your user's data here: it is the only handle on a paid job.
+    return VideoOut(id=task.id, status=str(task.status))
+
+
+@router.get("/videos/{task_id}")
+async def status(
+    task_id: str, client: Client, wait: Annotated[float, Query(ge=0, le=60)] = 0
+) -> VideoOut:
+    """The task's status now, or (with ``?wait=SECONDS``) when it ends, if sooner."""
+    try:
+        if not wait:
+            return VideoOut.of(await client.retrieve(task_id))
+        try:
+            return VideoOut.of(await client.task(task_id).wait(timeout=wait))
+        except (TaskFailedError, TaskTimeoutError) as exc:
+            if exc.video is None:  # timed out before the first status arrived
+                return VideoOut(id=task_id, status="unknown")
+            return VideoOut.of(exc.video)
+    except InvalidRequestError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    except NotFoundError as exc:
+        raise HTTPException(404, f"no task {task_id}") from exc
+
+
+async def api_error(request: Request, exc: Exception) -> JSONResponse:
+    """The API failing (after the SDK's retries) is a bad gateway, not our bug."""
+    return JSONResponse({"detail": str(exc)}, status_code=502)
+
+
+def create_app(*, poll_policy: PollPolicy | None = None) -> FastAPI:
+    """The app; the key and base URL come from the environment (STARVIDEOS_*)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with AsyncStarVideos(poll_policy=poll_policy) as client:
+            yield {"starvideos": client}  # request.state.starvideos in every request
+
+    app = FastAPI(lifespan=lifespan)
+    app.include_router(router)
+    app.add_exception_handler(APIError, api_error)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--poll-interval", type=float, help="fixed polling, in seconds")
+    args = parser.parse_args(argv)
+    policy = PollPolicy.fixed(args.poll_interval) if args.poll_interval else None
+    uvicorn.run(create_app(poll_policy=policy), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()
