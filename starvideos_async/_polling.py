@@ -1,15 +1,25 @@
 """One status scheduler per client: every ``wait()``/``watch()`` of the client is served here.
 
 Not one sleeping loop per waiter: a heap of next-due times, one timer
-(``loop.call_at``), one driver task that dispatches due status calls (at most
-``max_in_flight`` at once, each through the client's rate gate), and subscriptions that
-receive each new snapshot. Waiters on the same task id with the same status fetcher
-share one entry, hence one status call per due time.
+(``loop.call_at``), one driver task that starts the due status calls (at most
+``max_in_flight`` at once; calls of a custom fetcher pass the client's rate gate here,
+the HTTP fetcher passes it per attempt), and subscriptions that receive each new
+snapshot. Waiters on the same task id with the same status fetcher share one entry,
+hence one status call per due time.
 
-The driver task only lives while someone waits: when the last subscription closes
-(finished, cancelled, broken out of), the entry's in-flight call is cancelled and the
-driver exits, so nothing is left running. :meth:`Scheduler.aclose` cancels and awaits
-whatever is left.
+Lifetimes, which is where the races hide:
+
+* The driver task only lives while someone waits. When the last subscription of an
+  entry closes (finished, cancelled, broken out of), the entry's in-flight call is
+  cancelled (it ends within a turn of the loop); when no entry is left, the driver
+  exits, so nothing is left running. A subscription arriving as the driver exits
+  starts a new one.
+* Subscribing to an entry whose call is in flight joins that call: the answer goes to
+  every subscriber of the moment.
+* Whatever goes wrong inside the driver (a policy that raises, a bug) ends the waits
+  concerned with that error instead of leaving them waiting forever.
+* :meth:`Scheduler.aclose` ends every wait with :class:`ClientClosedError`, then
+  cancels and awaits the drivers and their calls.
 """
 
 from __future__ import annotations
@@ -18,13 +28,13 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
-import anyio
-
 from . import _retry
 from ._errors import RateLimitError, StarVideosError
+from ._http import ClientClosedError
 from ._limiter import RateGate
 from ._models import TaskStatus, Video
 from ._poll_policy import PollPolicy
@@ -40,11 +50,15 @@ StatusCallback = Callable[[Video], Awaitable[object] | object]
 Update = Video | BaseException
 Sink = Callable[["Subscription", Update], None]
 
+#: Wait before polling again after a status call was cancelled by someone else.
+_AFTER_STRAY_CANCEL = 1.0
+
 
 class _Entry:
     """One (fetcher, task id) being polled, and everyone waiting on it."""
 
     __slots__ = (
+        "call",
         "due",
         "duration",
         "failures",
@@ -52,52 +66,79 @@ class _Entry:
         "gated",
         "key",
         "last_pending",
-        "scope",
+        "live",
         "subscribers",
         "task_id",
         "token",
     )
 
-    def __init__(self, key: tuple[object, str], fetcher: StatusFetcher, gated: bool) -> None:
+    def __init__(
+        self, key: tuple[object, str], fetcher: StatusFetcher, gated: bool, duration: int | None
+    ) -> None:
         self.key = key
         self.task_id = key[1]
         self.fetcher = fetcher
         self.gated = gated
+        self.duration = duration
         self.subscribers: list[Subscription] = []
         self.token = 0  # bumped on every (re)schedule: older heap items are stale
         self.due: float | None = None  # when the next call is planned, if one is
-        self.scope: anyio.CancelScope | None = None  # set while a call is in flight
+        self.call: asyncio.Task[None] | None = None  # the call in flight
         self.failures = 0
         self.last_pending: float | None = None  # wall time of the last running status
-        self.duration: int | None = None
+        self.live = True  # False once dropped: a later subscriber gets a new entry
 
 
 class Subscription:
-    """One waiter's interest in one task; receives every snapshot through ``sink``."""
+    """One waiter's interest in one task; receives every snapshot through ``sink``.
 
-    __slots__ = ("__weakref__", "entry", "origin", "policy", "polls", "scheduler", "sink")
+    Attributes:
+        tag: Anything the subscriber wants back in its sink (e.g. an index).
+        polls: Status calls made for this subscription.
+    """
+
+    __slots__ = (
+        "entry",
+        "origin",
+        "origin_known",
+        "policy",
+        "polls",
+        "running_since",
+        "scheduler",
+        "sink",
+        "tag",
+    )
 
     def __init__(
         self,
         scheduler: Scheduler,
-        entry: _Entry,
         policy: PollPolicy,
-        origin: float,
+        origin: float | None,
+        running_since: float | None,
         sink: Sink,
+        tag: object,
     ) -> None:
         self.scheduler = scheduler
-        self.entry: _Entry | None = entry
+        self.entry: _Entry | None = None
         self.policy = policy
-        self.origin = origin  # wall-clock creation time of the task
+        self.origin_known = origin is not None
+        self.origin = origin if origin is not None else time.time()
+        self.running_since = running_since
         self.polls = 0
         self.sink = sink
+        self.tag = tag
 
-    def next_delay(self) -> float:
-        """This subscriber's wish for the next poll, from its policy."""
-        duration = self.entry.duration if self.entry is not None else None
-        return self.policy.next_delay(
+    def next_delay(self, duration: int | None) -> float:
+        """This subscriber's wish for the next poll, from its policy, checked."""
+        policy = self.policy
+        delay = policy.next_delay(
             age=time.time() - self.origin, polls=self.polls, duration=duration
         )
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay != delay:
+            raise TypeError(
+                f"{type(policy).__name__}.next_delay() returned {delay!r}, not a number of seconds"
+            )
+        return max(float(delay), 0.0)
 
     def close(self) -> None:
         """Stop receiving; the last subscriber of a task stops its polling at once."""
@@ -106,7 +147,14 @@ class Subscription:
 
 
 class Scheduler:
-    """Serves every wait of one client; see the module docstring."""
+    """Serves every wait of one client; see the module docstring.
+
+    Args:
+        gate: The client's status rate gate (``max_status_rate`` and 429 pauses).
+        max_in_flight: Status calls in flight at once.
+        retry: How failures of custom fetchers are retried (the HTTP fetcher retries
+            by itself).
+    """
 
     def __init__(
         self,
@@ -123,15 +171,24 @@ class Scheduler:
         self._seq = itertools.count()
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()
+        self._calls: set[asyncio.Task[None]] = set()
         self._wakeup: asyncio.Future[None] | None = None
-        self._sleep_until = float("inf")
+        self._sleep_until = math.inf
+        self._blocked = False  # the driver waits for a free call slot
+        self._in_flight = 0
         self._closed = False
+        #: Status calls started (fetcher invocations), for benchmarks and tests.
         self.status_calls = 0
 
     @property
     def waiting(self) -> int:
         """Number of tasks being polled now."""
         return len(self._entries)
+
+    @property
+    def running(self) -> bool:
+        """Whether a driver or a status call task is running (none should when idle)."""
+        return any(not task.done() for task in (*self._drivers, *self._calls))
 
     def subscribe(
         self,
@@ -140,10 +197,12 @@ class Scheduler:
         fetcher: StatusFetcher,
         gated: bool,
         policy: PollPolicy,
-        origin: float,
+        origin: float | None,
         duration: int | None,
         sink: Sink,
         poll_now: bool,
+        running_since: float | None = None,
+        tag: object = None,
     ) -> Subscription:
         """Start (or join) polling ``task_id``; updates go to ``sink``.
 
@@ -152,27 +211,38 @@ class Scheduler:
             fetcher: Where statuses come from; the entry key with ``task_id``.
             gated: Whether ``fetcher`` passes the rate gate itself (the HTTP one does).
             policy: This subscriber's poll policy.
-            origin: Wall-clock time the task was created.
+            origin: Wall-clock time the task was created, or ``None`` when unknown
+                (then taken from the first snapshot's ``created``).
             duration: Requested duration, for the policy's learning buckets.
-            sink: Called (synchronously) with each snapshot or the final error.
+            sink: Called (synchronously, from the event loop) with each snapshot, or
+                the error that ends the wait. After a terminal snapshot or an error
+                the subscription is over.
             poll_now: Poll at once (nothing is known of the task yet).
+            running_since: Wall time the task was last known running, if known (for
+                learning when the first answer is already final).
+            tag: Stored on the subscription for the sink.
+
+        Raises:
+            ClientClosedError: The client was closed.
         """
         if self._closed:
-            from ._http import ClientClosedError
-
             raise ClientClosedError("this StarVideos client is closed")
+        loop = asyncio.get_running_loop()
+        subscription = Subscription(self, policy, origin, running_since, sink, tag)
         key = (fetcher, task_id)
         entry = self._entries.get(key)
+        # Ask the policy before registering anything: if it raises, nothing is left over.
+        delay = 0.0 if poll_now else subscription.next_delay(duration)
         if entry is None:
-            entry = self._entries[key] = _Entry(key, fetcher, gated)
-            entry.duration = duration
-        subscription = Subscription(self, entry, policy, origin, sink)
+            entry = self._entries[key] = _Entry(key, fetcher, gated, duration)
+        subscription.entry = entry
         entry.subscribers.append(subscription)
-        if entry.scope is None:  # nothing in flight: (re)plan the next call
-            delay = 0.0 if poll_now else subscription.next_delay()
-            self._schedule(entry, anyio.current_time() + delay, only_earlier=True)
-        self._ensure_driver()
+        if entry.call is None:  # nothing in flight: (re)plan the next call
+            self._schedule(entry, loop.time() + delay, only_earlier=True)
+        self._ensure_driver(loop)
         return subscription
+
+    # -- bookkeeping (all synchronous: no await between a check and its action) -------
 
     def _schedule(self, entry: _Entry, due: float, *, only_earlier: bool = False) -> None:
         if only_earlier and entry.due is not None and entry.due <= due:
@@ -180,8 +250,13 @@ class Scheduler:
         entry.token += 1
         entry.due = due
         heapq.heappush(self._heap, (due, next(self._seq), entry.token, entry))
-        if due < self._sleep_until and self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        if due < self._sleep_until:
+            self._wake()
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         entry = subscription.entry
@@ -196,105 +271,166 @@ class Scheduler:
             self._drop(entry)
 
     def _drop(self, entry: _Entry) -> None:
+        """Stop polling ``entry``: forget it, cancel its call (subscribers keep theirs)."""
+        if not entry.live:
+            return
+        entry.live = False
         if self._entries.get(entry.key) is entry:
             del self._entries[entry.key]
         entry.token += 1
         entry.due = None
-        if entry.scope is not None:
-            entry.scope.cancel()
+        if entry.call is not None:
+            entry.call.cancel()
         if not self._entries:
             self._heap.clear()
-            if self._wakeup is not None and not self._wakeup.done():
-                self._wakeup.set_result(None)
+            self._wake()
 
-    def _ensure_driver(self) -> None:
-        if self._driver is None:
-            driver = asyncio.get_running_loop().create_task(self._run())
+    def _end(self, entry: _Entry, update: Update) -> None:
+        """Drop ``entry`` and give every subscriber its last update."""
+        self._drop(entry)
+        subscribers, entry.subscribers = entry.subscribers, []
+        for subscriber in subscribers:
+            subscriber.entry = None
+        for subscriber in subscribers:
+            _send(subscriber, update)
+
+    def _ensure_driver(self, loop: asyncio.AbstractEventLoop) -> None:
+        driver = self._driver
+        if driver is None or driver.done() or driver.get_loop() is not loop:
+            driver = loop.create_task(self._run(), name="starvideos-async scheduler")
             self._driver = driver
             self._drivers.add(driver)
             driver.add_done_callback(self._drivers.discard)
 
     async def aclose(self) -> None:
-        """Stop every wait (their subscribers see nothing more) and the driver."""
+        """End every wait with :class:`ClientClosedError`, then stop the drivers."""
         self._closed = True
-        for entry in list(self._entries.values()):
-            self._drop(entry)
-        drivers = list(self._drivers)
-        for driver in drivers:
-            driver.cancel()
-        await asyncio.gather(*drivers, return_exceptions=True)
+        if self._entries:
+            error = ClientClosedError("the StarVideos client was closed during the wait")
+            for entry in list(self._entries.values()):
+                self._end(entry, error)
+        loop = asyncio.get_running_loop()
+        tasks = [t for t in (*self._drivers, *self._calls) if t.get_loop() is loop]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- the driver -------------------------------------------------------------------
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        slots = anyio.Semaphore(self._max_in_flight)
         try:
-            async with anyio.create_task_group() as group:
-                while self._entries:
-                    entry, due = self._next_due()
+            while self._entries:
+                if self._in_flight >= self._max_in_flight:
+                    await self._sleep(loop, math.inf, blocked=True)
+                    continue
+                entry, due = self._next_due()
+                if entry is not None:
                     due = max(due, self._gate.paused_until)
-                    if entry is None or due > loop.time():
-                        await self._sleep(loop, due)
-                        continue
-                    heapq.heappop(self._heap)
-                    entry.due = None
-                    await slots.acquire()
-                    if not entry.subscribers:  # abandoned while we waited for a slot
-                        slots.release()
-                        continue
-                    entry.scope = anyio.CancelScope()  # marks the entry as in flight
-                    group.start_soon(self._poll, entry, entry.scope, slots)
-                self._driver = None
-                group.cancel_scope.cancel()
+                if entry is None or due > loop.time():
+                    await self._sleep(loop, due)
+                    continue
+                heapq.heappop(self._heap)
+                entry.due = None
+                self._start_call(loop, entry)
+        except Exception as exc:  # a bug: end the waits with it rather than hang them
+            logger.exception("the status scheduler failed; ending every wait")
+            for entry in list(self._entries.values()):
+                self._end(entry, exc)
         finally:
             if self._driver is asyncio.current_task():
-                self._driver = None
+                self._driver = None  # synchronously with the last check of _entries
+            # Calls still running belong to dropped entries and are cancelled already,
+            # unless the driver itself was cancelled: then cancel them here. They end
+            # within a turn of the loop on their own; aclose() awaits them.
+            for call in self._calls:
+                call.cancel()
 
     def _next_due(self) -> tuple[_Entry | None, float]:
         heap = self._heap
         while heap:
             due, _, token, entry = heap[0]
-            if token == entry.token and entry.scope is None and entry.subscribers:
+            if token == entry.token and entry.live and entry.call is None:
                 return entry, due
             heapq.heappop(heap)
-        return None, float("inf")
+        return None, math.inf
 
-    async def _sleep(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
+    async def _sleep(
+        self, loop: asyncio.AbstractEventLoop, until: float, *, blocked: bool = False
+    ) -> None:
         wakeup: asyncio.Future[None] = loop.create_future()
         self._wakeup = wakeup
         self._sleep_until = until
-        handle = None
-        if until != float("inf"):
-            handle = loop.call_at(until, _resolve, wakeup)
+        self._blocked = blocked
+        handle = loop.call_at(until, _resolve, wakeup) if until < math.inf else None
         try:
             await wakeup
         finally:
             self._wakeup = None
-            self._sleep_until = float("inf")
+            self._sleep_until = math.inf
+            self._blocked = False
             if handle is not None:
                 handle.cancel()
 
-    async def _poll(self, entry: _Entry, scope: anyio.CancelScope, slots: anyio.Semaphore) -> None:
-        outcome: Update | None = None
+    def _start_call(self, loop: asyncio.AbstractEventLoop, entry: _Entry) -> None:
+        """Start one status call as a task, held in ``_calls`` until it is done."""
+        self._in_flight += 1
+        for subscriber in entry.subscribers:
+            subscriber.polls += 1
+        call = loop.create_task(self._call(entry))
+        entry.call = call
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+        call.add_done_callback(lambda call: self._call_over(entry, call))
+
+    def _call_over(self, entry: _Entry, call: asyncio.Task[None]) -> None:
+        """Release the call's slot, unless its coroutine did already.
+
+        A task cancelled before its first step never runs its coroutine (no ``try``,
+        no ``finally``): this done-callback is the one place sure to run.
+        """
+        if entry.call is not call:
+            return
+        entry.call = None
+        self._in_flight -= 1
+        if self._blocked:
+            self._wake()
+        if entry.live and not self._closed:
+            # Cancelled, but not by _drop (the fetcher raised CancelledError, or the
+            # loop is shutting down): poll again later rather than hang the waiters.
+            self._schedule(entry, call.get_loop().time() + _AFTER_STRAY_CANCEL)
+
+    async def _call(self, entry: _Entry) -> None:
         try:
-            with scope:
-                if not entry.gated:
-                    await self._gate.wait()
-                self.status_calls += 1
-                for subscriber in entry.subscribers:
-                    subscriber.polls += 1
-                try:
-                    outcome = await entry.fetcher(entry.task_id)
-                except Exception as exc:
-                    outcome = exc
-        finally:
-            entry.scope = None
-            slots.release()
-        if outcome is None or not entry.subscribers:
+            if not entry.gated:
+                await self._gate.wait()
+            self.status_calls += 1
+            answer: object = await entry.fetcher(entry.task_id)
+            outcome: Update = (
+                answer
+                if isinstance(answer, Video)
+                else TypeError(f"the status fetcher returned {type(answer).__name__}, not a Video")
+            )
+        except Exception as exc:
+            outcome = exc
+        # Not in a finally: a cancelled call leaves this to _call_over.
+        entry.call = None
+        self._in_flight -= 1
+        if self._blocked:
+            self._wake()
+        if not entry.live:
             return  # abandoned while in flight
-        if isinstance(outcome, BaseException):
-            self._failed(entry, outcome)
-        else:
-            self._delivered(entry, outcome)
+        try:
+            if isinstance(outcome, BaseException):
+                self._failed(entry, outcome)
+            else:
+                self._delivered(entry, outcome)
+        except Exception as exc:  # a policy raised: end these waits with its error
+            if entry.subscribers:
+                self._end(entry, exc)
+            else:
+                self._drop(entry)
 
     def _failed(self, entry: _Entry, error: BaseException) -> None:
         retryable = isinstance(error, StarVideosError) and _retry.should_retry(error, method="GET")
@@ -305,44 +441,66 @@ class Scheduler:
             delay = self._retry.backoff(entry.failures, hint)
             if isinstance(error, RateLimitError):
                 self._gate.pause(delay)
-            self._schedule(entry, anyio.current_time() + delay)
+            logger.debug(
+                "status of %s failed (%s), retry %d/%d in %.2fs",
+                entry.task_id,
+                type(error).__name__,
+                entry.failures,
+                self._retry.max_retries,
+                delay,
+            )
+            self._schedule(entry, asyncio.get_running_loop().time() + delay)
             return
-        self._drop(entry)
-        for subscriber in list(entry.subscribers):
-            subscriber.entry = None
-            subscriber.sink(subscriber, error)
-        entry.subscribers.clear()
+        self._end(entry, error)
 
     def _delivered(self, entry: _Entry, video: Video) -> None:
         entry.failures = 0
         now_wall = time.time()
         subscribers = list(entry.subscribers)
-        if video.is_terminal:
-            self._drop(entry)
-            entry.subscribers.clear()
-            if video.status is TaskStatus.COMPLETED and subscribers:
-                self._learn(entry, subscribers, now_wall)
+        if video.created is not None:
             for subscriber in subscribers:
-                subscriber.entry = None
-                subscriber.sink(subscriber, video)
+                if not subscriber.origin_known:
+                    subscriber.origin = float(video.created)
+                    subscriber.origin_known = True
+        if video.is_terminal:
+            if video.status is TaskStatus.COMPLETED:
+                self._learn(entry, subscribers, now_wall)
+            self._end(entry, video)
             return
         entry.last_pending = now_wall
         for subscriber in subscribers:
-            subscriber.sink(subscriber, video)
-        if entry.subscribers and entry.scope is None:
-            delay = min(s.next_delay() for s in entry.subscribers)
-            self._schedule(entry, anyio.current_time() + delay)
+            _send(subscriber, video)
+        if entry.live and entry.call is None and entry.subscribers:
+            delay = min(s.next_delay(entry.duration) for s in entry.subscribers)
+            self._schedule(entry, asyncio.get_running_loop().time() + delay)
 
     def _learn(self, entry: _Entry, subscribers: list[Subscription], now_wall: float) -> None:
-        # The task finished between the last "running" answer and this one.
-        finished = now_wall if entry.last_pending is None else (entry.last_pending + now_wall) / 2
+        """Tell each policy (once) between which ages the task finished."""
         seen: set[int] = set()
         for subscriber in subscribers:
-            if id(subscriber.policy) not in seen:
-                seen.add(id(subscriber.policy))
-                subscriber.policy.observe(
-                    finished_after=finished - subscriber.origin, duration=entry.duration
+            policy = subscriber.policy
+            running = entry.last_pending
+            if running is None:
+                running = subscriber.running_since
+            if running is None or not subscriber.origin_known or id(policy) in seen:
+                continue  # e.g. an old task whose first answer was already final
+            seen.add(id(policy))
+            try:
+                policy.observe(
+                    running_at=max(running - subscriber.origin, 0.0),
+                    finished_by=max(now_wall - subscriber.origin, 0.0),
+                    duration=entry.duration,
                 )
+            except Exception:  # learning is a bonus: never cost the caller its video
+                logger.exception("%s.observe() failed", type(policy).__name__)
+
+
+def _send(subscriber: Subscription, update: Update) -> None:
+    """Hand one update to a subscriber; a failing sink must not starve the others."""
+    try:
+        subscriber.sink(subscriber, update)
+    except Exception:
+        logger.exception("a status subscriber failed to take an update")
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

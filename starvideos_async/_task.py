@@ -1,36 +1,74 @@
 """Task handles and the ways to wait on them: ``wait()``, ``watch()``, many at once.
 
 Every wait here is a subscription to the client's one :class:`~._polling.Scheduler`;
-nothing in this module sleeps or polls on its own.
+nothing in this module sleeps or polls on its own. Waiting on many tasks
+(:class:`Outcomes`, behind ``as_completed()`` and ``wait_all()``) costs one small
+subscription per task and one shared wake-up, not one coroutine per task.
+
+An iterator that is dropped without being closed (``break`` out of ``async for``)
+stops its polling from its finaliser, on the next turn of the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
 
 from ._errors import InvalidRequestError, TaskFailedError, TaskTimeoutError
 from ._models import TaskStatus, Video, VideoRequest
-from ._polling import PollPolicy, StatusCallback, StatusFetcher, Subscription, Update
+from ._polling import PollPolicy, Sink, StatusCallback, StatusFetcher, Subscription, Update
 
 if TYPE_CHECKING:
     from ._client import AsyncStarVideos
 
 __all__ = ["AsCompleted", "Outcomes", "StatusStream", "VideoTask"]
 
+#: A queued update: a snapshot, or an error with the traceback it was raised with.
+_Item = tuple[Update, TracebackType | None]
+
 
 def _check_timeout(timeout: float | None) -> None:
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not timeout > 0  # also refuses NaN
     ):
         raise InvalidRequestError("timeout", timeout, "a positive number of seconds or None")
+
+
+def _close_soon(
+    subscriptions: list[Subscription | None], loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """Close subscriptions from a finaliser: on the loop's thread, at its next turn.
+
+    A finaliser can run in the middle of the scheduler's own bookkeeping (a garbage
+    collection triggered there), so it never touches the scheduler directly.
+    """
+    if loop is None or not any(subscriptions):
+        return
+    with contextlib.suppress(RuntimeError):  # a closed loop: nothing polls any more
+        loop.call_soon_threadsafe(_close_all, subscriptions)
+
+
+def _close_all(subscriptions: list[Subscription | None]) -> None:
+    for subscription in subscriptions:
+        if subscription is not None:
+            subscription.close()
+
+
+async def _notify(on_status: StatusCallback, video: Video) -> None:
+    result = on_status(video)
+    if inspect.isawaitable(result):
+        await result
 
 
 class VideoTask:
@@ -40,9 +78,10 @@ class VideoTask:
         id: The task id (save it: it is the only handle on a paid job).
         latest: The newest :class:`Video` seen for this task, or ``None``.
         request: The :class:`VideoRequest` it was created from, when known.
+        submitted_at: Wall-clock time this process created the task, or ``None``.
     """
 
-    __slots__ = ("_client", "id", "latest", "request", "submitted_at")
+    __slots__ = ("_client", "_running_seen", "id", "latest", "request", "submitted_at")
 
     def __init__(
         self,
@@ -56,8 +95,11 @@ class VideoTask:
         self.id = task_id
         self.latest = latest
         self.request = request
-        #: Wall-clock time this process created the task, or ``None``.
         self.submitted_at: float | None = time.time() if request is not None else None
+        # Wall time the task was last seen running (the poll policy learns from it).
+        self._running_seen: float | None = None
+        if latest is not None and not latest.is_terminal:
+            self._running_seen = self.submitted_at
 
     def __repr__(self) -> str:
         status = self.latest.status_value if self.latest is not None else "unknown"
@@ -73,18 +115,50 @@ class VideoTask:
         """The client this handle belongs to."""
         return self._client
 
-    def _origin(self) -> float:
+    def _seen(self, video: Video) -> None:
+        self.latest = video
+        if not video.is_terminal:
+            self._running_seen = time.time()
+
+    def _origin(self) -> float | None:
         if self.submitted_at is not None:
             return self.submitted_at
         if self.latest is not None and self.latest.created is not None:
             return float(self.latest.created)
-        return time.time()
+        return None
+
+    def _subscribe(
+        self,
+        policy: PollPolicy | None,
+        fetcher: StatusFetcher | None,
+        sink: Sink,
+        tag: object = None,
+    ) -> Subscription:
+        client = self._client
+        status_fetcher, gated = client._fetcher(fetcher)
+        return client._scheduler.subscribe(
+            self.id,
+            fetcher=status_fetcher,
+            gated=gated,
+            policy=policy or client.poll_policy,
+            origin=self._origin(),
+            duration=self.request.duration if self.request is not None else None,
+            sink=sink,
+            poll_now=self.latest is None,
+            running_since=self._running_seen,
+            tag=tag,
+        )
 
     async def refresh(self, *, status_fetcher: StatusFetcher | None = None) -> Video:
-        """One status fetch now; updates and returns :attr:`latest`."""
+        """One status fetch now; updates and returns :attr:`latest`.
+
+        It does not go through the scheduler: no coalescing and, for a custom fetcher,
+        no retries (the HTTP fetcher retries by itself and keeps ``max_status_rate``).
+        """
         fetcher, _ = self._client._fetcher(status_fetcher)
-        self.latest = await fetcher(self.id)
-        return self.latest
+        video = await fetcher(self.id)
+        self._seen(video)
+        return video
 
     def watch(
         self,
@@ -95,7 +169,8 @@ class VideoTask:
         """Iterate over the task's statuses: one item per change, ending at a terminal one.
 
         The newest known snapshot (if any) comes first. Breaking out of the loop or
-        cancelling it stops the polling at once.
+        cancelling it stops the polling; ``async with task.watch() as stream:`` stops it
+        at the end of the block even if the stream is kept.
         """
         return StatusStream(self, poll_policy, status_fetcher)
 
@@ -112,44 +187,59 @@ class VideoTask:
         Args:
             timeout: Seconds to wait at most (``None``: no limit).
             poll_policy: Overrides the client's poll policy for this wait.
-            on_status: Called (plain or async) with each status change.
+            on_status: Called (plain or async) with each status change, the newest
+                known status first. What it raises ends the wait and propagates.
             status_fetcher: Overrides the client's status fetcher for this wait.
 
         Raises:
             TaskFailedError: The task ended ``failed`` (or ``cancelled``).
             TaskTimeoutError: ``timeout`` passed; the task still runs and this handle
                 can ``wait()`` again.
-            APIError: Status calls kept failing (after retries), e.g. 404 when the
-                id is unknown to the service.
+            APIError: Status calls kept failing (after retries), e.g.
+                :class:`NotFoundError` when the service forgot the id.
+            ClientClosedError: The client was closed during the wait.
         """
         _check_timeout(timeout)
-        final = self.latest if self.latest is not None and self.latest.is_terminal else None
+        final: Video | None = None
+        stream = StatusStream(self, poll_policy, status_fetcher)
+        try:
+            with anyio.move_on_after(timeout):
+                async for video in stream:
+                    if on_status is not None:
+                        await _notify(on_status, video)
+                    if video.is_terminal:
+                        final = video
+        finally:
+            stream.close()
         if final is None:
-            stream = self.watch(poll_policy=poll_policy, status_fetcher=status_fetcher)
-            try:
-                with anyio.move_on_after(timeout):
-                    async for video in stream:
-                        if on_status is not None:
-                            result = on_status(video)
-                            if inspect.isawaitable(result):
-                                await result
-                        if video.is_terminal:
-                            final = video
-            finally:
-                stream.close()
-            if final is None:
-                raise TaskTimeoutError(self.id, self.latest, timeout or 0.0)
-        elif on_status is not None:
-            result = on_status(final)
-            if inspect.isawaitable(result):
-                await result
+            raise TaskTimeoutError(self.id, self.latest, timeout or 0.0)
         if final.is_completed:
             return final
         raise TaskFailedError(final)
 
 
 class StatusStream:
-    """The async iterator returned by :meth:`VideoTask.watch`."""
+    """The async iterator returned by :meth:`VideoTask.watch`.
+
+    One consumer at a time. It yields the newest known snapshot first, then one
+    snapshot per status change; it ends after a terminal status, and raises the error
+    that ends the wait otherwise (then ends). Closing it (``close()``, ``aclose()``,
+    the end of ``async with``, or dropping it) stops the polling.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_fetcher",
+        "_finished",
+        "_last",
+        "_loop",
+        "_policy",
+        "_started",
+        "_subscription",
+        "_task",
+        "_updates",
+        "_waiter",
+    )
 
     def __init__(
         self,
@@ -161,8 +251,9 @@ class StatusStream:
         self._policy = policy
         self._fetcher = fetcher
         self._subscription: Subscription | None = None
-        self._updates: deque[Update] = deque()
-        self._future: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._updates: deque[_Item] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._last: TaskStatus | str | None = None
         self._started = False
         self._finished = False
@@ -170,47 +261,63 @@ class StatusStream:
     def __aiter__(self) -> StatusStream:
         return self
 
-    def __del__(self) -> None:
+    async def __aenter__(self) -> StatusStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
+    def __del__(self) -> None:
+        subscription = getattr(self, "_subscription", None)
+        if subscription is not None:
+            _close_soon([subscription], self._loop)
+
     def close(self) -> None:
-        """Stop polling for this stream (also done by breaking out of ``async for``)."""
+        """Stop polling for this stream; iterating it further ends at once."""
         self._finished = True
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             subscription.close()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def aclose(self) -> None:
         """Async spelling of :meth:`close`."""
         self.close()
 
     async def __anext__(self) -> Video:
-        task = self._task
         if not self._started:
             self._started = True
-            latest = task.latest
+            latest = self._task.latest
             if latest is not None:
                 self._last = latest.status
-                self._finished = latest.is_terminal
+                if latest.is_terminal:
+                    self._finished = True
+                    return latest
+            self._start()
+            if latest is not None:
                 return latest
-        while not self._finished:
-            if self._subscription is None:
-                self._subscription = self._subscribe()
-            update = await self._next_update()
-            if isinstance(update, BaseException):
-                self.close()
-                raise update
-            task.latest = update
-            if update.is_terminal:
-                self.close()
-            if update.status != self._last or update.is_terminal:
-                self._last = update.status
-                return update
-        raise StopAsyncIteration
+        while not self._updates:
+            if self._finished:
+                raise StopAsyncIteration
+            await self._wait()
+        if self._finished:
+            raise StopAsyncIteration
+        update, traceback = self._updates.popleft()
+        if isinstance(update, BaseException):
+            self.close()
+            raise update.with_traceback(traceback)
+        if update.is_terminal:
+            self.close()
+        return update
 
-    def _subscribe(self) -> Subscription:
-        task = self._task
-        fetcher, gated = task.client._fetcher(self._fetcher)
+    def _start(self) -> None:
         ref = weakref.ref(self)
 
         def sink(_: Subscription, update: Update) -> None:
@@ -218,40 +325,53 @@ class StatusStream:
             if stream is not None:
                 stream._push(update)
 
-        return task.client._scheduler.subscribe(
-            task.id,
-            fetcher=fetcher,
-            gated=gated,
-            policy=self._policy or task.client.poll_policy,
-            origin=task._origin(),
-            duration=task.request.duration if task.request is not None else None,
-            sink=sink,
-            poll_now=task.latest is None,
-        )
+        self._loop = asyncio.get_running_loop()
+        self._subscription = self._task._subscribe(self._policy, self._fetcher, sink)
 
     def _push(self, update: Update) -> None:
-        self._updates.append(update)
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
+        if isinstance(update, Video):
+            self._task._seen(update)
+            if not update.is_terminal and update.status == self._last:
+                return  # not a change
+            self._last = update.status
+            self._updates.append((update, None))
+        else:
+            self._updates.append((update, update.__traceback__))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    async def _next_update(self) -> Update:
-        if not self._updates:
-            future = self._future = asyncio.get_running_loop().create_future()
-            try:
-                await future
-            finally:
-                self._future = None
-        return self._updates.popleft()
+    async def _wait(self) -> None:
+        if self._waiter is not None:
+            raise RuntimeError("this status stream is already being iterated by another task")
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
 
 
 class Outcomes:
-    """Waits on many tasks through one scheduler; yields ``(index, outcome)`` as they end.
+    """Waits on many tasks through their clients' schedulers; yields ``(index, outcome)``.
 
-    The outcome is the terminal :class:`Video` or the error that ended the wait.
-    One subscription per task, one shared wake-up: waiting on ten thousand tasks costs
-    ten thousand small objects, not ten thousand coroutines.
+    The outcome is the terminal :class:`Video`, or the error that ended that task's
+    wait, in the order they come. Each task's :attr:`VideoTask.latest` follows every
+    snapshot. One subscription per task and one shared wake-up: waiting on ten
+    thousand tasks costs ten thousand small objects, not ten thousand coroutines.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_fetcher",
+        "_loop",
+        "_policy",
+        "_ready",
+        "_remaining",
+        "_started",
+        "_subscriptions",
+        "_tasks",
+        "_waiter",
+    )
 
     def __init__(
         self,
@@ -262,9 +382,10 @@ class Outcomes:
         self._tasks = list(tasks)
         self._policy = policy
         self._fetcher = fetcher
-        self._ready: deque[tuple[int, Update]] = deque()
-        self._future: asyncio.Future[None] | None = None
-        self._subscriptions: dict[int, Subscription] = {}
+        self._ready: deque[tuple[int, _Item]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._subscriptions: list[Subscription | None] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
         self._remaining = len(self._tasks)
 
@@ -272,70 +393,85 @@ class Outcomes:
         return self
 
     def __del__(self) -> None:
-        self.close()
+        subscriptions = getattr(self, "_subscriptions", None)
+        if subscriptions:
+            _close_soon(subscriptions, self._loop)
 
     def close(self) -> None:
-        """Stop waiting on every task still running."""
-        subscriptions, self._subscriptions = self._subscriptions, {}
-        for subscription in subscriptions.values():
-            subscription.close()
+        """Stop waiting on every task still running; iterating further ends at once."""
+        self._remaining = 0
+        subscriptions, self._subscriptions = self._subscriptions, []
+        _close_all(subscriptions)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _start(self) -> None:
         ref = weakref.ref(self)
-        for index, task in enumerate(self._tasks):
-            latest = task.latest
-            if latest is not None and latest.is_terminal:
-                self._ready.append((index, latest))
-                continue
-            client = task.client
-            fetcher, gated = client._fetcher(self._fetcher)
 
-            def sink(_: Subscription, update: Update, index: int = index) -> None:
-                outcomes = ref()
-                if outcomes is not None:
-                    outcomes._push(index, update)
+        def sink(subscription: Subscription, update: Update) -> None:
+            outcomes = ref()
+            if outcomes is not None:
+                outcomes._push(subscription.tag, update)  # type: ignore[arg-type]
 
-            self._subscriptions[index] = client._scheduler.subscribe(
-                task.id,
-                fetcher=fetcher,
-                gated=gated,
-                policy=self._policy or client.poll_policy,
-                origin=task._origin(),
-                duration=task.request.duration if task.request is not None else None,
-                sink=sink,
-                poll_now=latest is None,
-            )
+        self._loop = asyncio.get_running_loop()
+        subscriptions = self._subscriptions
+        try:
+            for index, task in enumerate(self._tasks):
+                latest = task.latest
+                if latest is not None and latest.is_terminal:
+                    subscriptions.append(None)
+                    self._ready.append((index, (latest, None)))
+                else:
+                    subscriptions.append(task._subscribe(self._policy, self._fetcher, sink, index))
+        except BaseException:
+            self.close()
+            raise
 
     def _push(self, index: int, update: Update) -> None:
-        self._ready.append((index, update))
-        future = self._future
-        if future is not None and not future.done():
-            future.set_result(None)
+        if isinstance(update, Video):
+            self._tasks[index]._seen(update)
+            if not update.is_terminal:
+                return
+            self._ready.append((index, (update, None)))
+        else:
+            self._ready.append((index, (update, update.__traceback__)))
+        if index < len(self._subscriptions):
+            self._subscriptions[index] = None  # over: the scheduler ended it
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def __anext__(self) -> tuple[int, Video | BaseException]:
         if not self._started:
             self._started = True
             self._start()
         while self._remaining:
-            if not self._ready:
-                future = self._future = asyncio.get_running_loop().create_future()
-                try:
-                    await future
-                finally:
-                    self._future = None
-            index, update = self._ready.popleft()
-            if isinstance(update, Video):
-                self._tasks[index].latest = update
-                if not update.is_terminal:
-                    continue
-            self._subscriptions.pop(index, None)
-            self._remaining -= 1
-            return index, update
+            if self._ready:
+                index, (outcome, traceback) = self._ready.popleft()
+                self._remaining -= 1
+                if isinstance(outcome, BaseException):
+                    outcome = outcome.with_traceback(traceback)
+                return index, outcome
+            if self._waiter is not None:
+                raise RuntimeError("these outcomes are already being iterated by another task")
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         raise StopAsyncIteration
 
 
 class AsCompleted:
-    """The async iterator returned by :meth:`AsyncStarVideos.as_completed`."""
+    """The async iterator returned by :meth:`AsyncStarVideos.as_completed`.
+
+    Yields each task as it finishes (completed or failed: ``await task.wait()`` on it
+    returns or raises at once). An error that ends a wait otherwise is raised, and the
+    remaining waits stop. Breaking out, ``close()`` or ``async with`` stop them too.
+    """
+
+    __slots__ = ("_outcomes", "_tasks")
 
     def __init__(self, outcomes: Outcomes, tasks: Sequence[VideoTask]) -> None:
         self._outcomes = outcomes
@@ -343,6 +479,17 @@ class AsCompleted:
 
     def __aiter__(self) -> AsCompleted:
         return self
+
+    async def __aenter__(self) -> AsCompleted:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def close(self) -> None:
         """Stop waiting on the tasks not yet yielded."""

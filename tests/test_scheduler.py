@@ -1,0 +1,619 @@
+"""The client's one status scheduler: cancellation, coalescing, rate cap, scale, races.
+
+"Nothing left running" means: no asyncio task but the test's own (the fake service's
+connection handlers aside, they belong to the server), the scheduler has no entry and
+no driver, the fake sees no more status calls, and asyncio logged nothing (no "Task was
+destroyed but it is pending"); warnings (a coroutine never awaited) fail the test by
+the suite's ``filterwarnings = error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import itertools
+import logging
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from starvideos_async import (
+    AsyncStarVideos,
+    ClientClosedError,
+    PollPolicy,
+    TaskStatus,
+    TaskTimeoutError,
+    Video,
+    VideoTask,
+    _polling,
+)
+from starvideos_async.testing import FakeStarVideos, Fault
+
+FAST = PollPolicy.fixed(0.005)
+
+
+@pytest.fixture
+async def client(fake: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
+    async with fake.client(poll_policy=FAST) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+async def asyncio_stays_quiet(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
+    """Fail a test after which asyncio complained (e.g. a task destroyed while pending).
+
+    Async, so that its teardown runs while the loop still runs: after the loop closes,
+    pytest-asyncio cancels what is left and the evidence is gone.
+    """
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    yield
+    gc.collect()
+    records = caplog.get_records("call") + caplog.get_records("teardown")
+    assert [r.getMessage() for r in records if r.name == "asyncio"] == []
+
+
+#: Tasks of the fake service (server side): accepting connections, handling them, and
+#: its delayed answers.
+SERVER_SIDE = ("BaseSelectorEventLoop._accept_connection", "RequestHandler.", "Event.wait")
+
+
+def stray_tasks() -> list[asyncio.Task[Any]]:
+    me = asyncio.current_task()
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task is not me and not task.get_coro().__qualname__.startswith(SERVER_SIDE)
+    ]
+
+
+def our_timers() -> list[asyncio.TimerHandle]:
+    """Timers of the SDK still armed (CPython's loops keep them in ``_scheduled``)."""
+    scheduled: list[asyncio.TimerHandle] = getattr(asyncio.get_running_loop(), "_scheduled", [])
+    return [
+        timer
+        for timer in scheduled
+        if not timer.cancelled()
+        and getattr(timer._callback, "__module__", "").startswith("starvideos_async")  # type: ignore[attr-defined]
+    ]
+
+
+async def assert_nothing_left(client: AsyncStarVideos, fake: FakeStarVideos | None = None) -> None:
+    for _ in range(2):  # a cancelled call and the driver need a turn or two to finish
+        await asyncio.sleep(0)
+    assert stray_tasks() == []
+    assert our_timers() == []
+    assert client._scheduler.waiting == 0
+    assert not client._scheduler.running
+    if fake is not None:
+        await asyncio.sleep(0.01)  # a request already on the wire may still land
+        calls = fake.counters["status"]
+        await asyncio.sleep(0.03)  # six poll intervals
+        assert fake.counters["status"] == calls
+
+
+async def held(client: AsyncStarVideos, fake: FakeStarVideos) -> VideoTask:
+    """A new task that stays ``processing`` until the test finishes it."""
+    task = await client.submit("a kite over dunes")
+    fake.hold(task.id)
+    return task
+
+
+async def polled(fake: FakeStarVideos, times: int = 2) -> None:
+    """Until the fake has answered ``times`` more status calls."""
+    target = fake.counters["status"] + times
+    with anyio.fail_after(5):
+        while fake.counters["status"] < target:  # noqa: ASYNC110 - the fake's counters have no event
+            await asyncio.sleep(0.001)
+
+
+def completed(task_id: str) -> Video:
+    return Video(id=task_id, status=TaskStatus.COMPLETED, video_url="https://files.example/v")
+
+
+# -- cancellation leaves nothing behind ------------------------------------------------------
+
+
+async def cancel_the_task(client: AsyncStarVideos, task: VideoTask) -> None:
+    waiter = asyncio.create_task(task.wait())
+    await asyncio.sleep(0.02)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+
+
+async def leave_a_cancel_scope(client: AsyncStarVideos, task: VideoTask) -> None:
+    with anyio.move_on_after(0.02) as scope:
+        await task.wait()
+    assert scope.cancelled_caught
+
+
+async def time_out_wait_for(client: AsyncStarVideos, task: VideoTask) -> None:
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(task.wait(), 0.02)
+
+
+async def time_out_the_wait(client: AsyncStarVideos, task: VideoTask) -> None:
+    with pytest.raises(TaskTimeoutError):
+        await task.wait(timeout=0.02)
+
+
+async def break_out_of_watch(client: AsyncStarVideos, task: VideoTask) -> None:
+    async for video in task.watch():
+        if video.status is TaskStatus.PROCESSING:
+            break
+
+
+async def break_out_of_as_completed(client: AsyncStarVideos, task: VideoTask) -> None:
+    done = await client.submit("a kite")
+    other = client.task(task.id)
+    async for finished in client.as_completed([task, done, other]):
+        assert finished is done
+        break
+
+
+async def cancel_wait_all(client: AsyncStarVideos, task: VideoTask) -> None:
+    waiter = asyncio.create_task(client.wait_all([task, client.task(task.id)]))
+    await asyncio.sleep(0.02)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [
+        cancel_the_task,
+        leave_a_cancel_scope,
+        time_out_wait_for,
+        time_out_the_wait,
+        break_out_of_watch,
+        break_out_of_as_completed,
+        cancel_wait_all,
+    ],
+)
+async def test_stopping_a_wait_leaves_nothing_running(
+    client: AsyncStarVideos,
+    fake: FakeStarVideos,
+    stop: Callable[[AsyncStarVideos, VideoTask], Awaitable[None]],
+) -> None:
+    task = await held(client, fake)
+    with anyio.fail_after(5):
+        await stop(client, task)
+    await assert_nothing_left(client, fake)
+
+
+@pytest.mark.parametrize("over", ["http", "custom fetcher"])
+async def test_cancelling_stops_a_status_call_in_flight_at_once(
+    client: AsyncStarVideos, fake: FakeStarVideos, over: str
+) -> None:
+    task = await held(client, fake)
+    fake.inject(Fault.delay(5.0), endpoint="status")
+    on_the_wire = asyncio.Event()
+
+    async def slow(task_id: str) -> Video:
+        on_the_wire.set()
+        await asyncio.sleep(5)
+        return completed(task_id)
+
+    fetcher = slow if over == "custom fetcher" else None
+    waiter = asyncio.create_task(client.task(task.id).wait(status_fetcher=fetcher))
+    with anyio.fail_after(5):
+        if fetcher is None:
+            await polled(fake, 1)  # the call is on the wire, its answer 5 s away
+        else:
+            await on_the_wire.wait()
+    started = time.monotonic()
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await assert_nothing_left(client)
+    assert time.monotonic() - started < 0.5
+
+
+# -- one call per due time, whatever the number of waiters -----------------------------------
+
+
+async def test_waiters_on_one_task_share_one_status_call_per_due_time(
+    client: AsyncStarVideos, fake: FakeStarVideos
+) -> None:
+    task = await held(client, fake)
+    handles = [task] * 5 + [client.task(task.id) for _ in range(20)]
+    waiters = [asyncio.create_task(handle.wait()) for handle in handles]
+    await asyncio.sleep(0.1)
+    fake.complete(task.id)
+    with anyio.fail_after(5):
+        videos = await asyncio.gather(*waiters)
+    assert {video.status for video in videos} == {TaskStatus.COMPLETED}
+    arrivals = fake.arrival_times("status")
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert len(arrivals) <= 0.1 / 0.005 + 5  # about one call per 5 ms, not 25
+    assert min(gaps) > 0.0025  # never two calls for the same due time
+
+
+async def test_joining_a_call_in_flight_gets_its_answer_without_a_second_call(
+    client: AsyncStarVideos,
+) -> None:
+    release = asyncio.Event()
+    calls = 0
+
+    async def slow(task_id: str) -> Video:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return completed(task_id)
+
+    first = asyncio.create_task(client.task("video_starvideos_1").wait(status_fetcher=slow))
+    await asyncio.sleep(0.01)
+    assert calls == 1
+    second = asyncio.create_task(client.task("video_starvideos_1").wait(status_fetcher=slow))
+    await asyncio.sleep(0.01)
+    release.set()
+    with anyio.fail_after(5):
+        assert (await first).is_completed
+        assert (await second).is_completed
+    assert calls == 1
+    await assert_nothing_left(client)
+
+
+async def test_different_fetchers_on_one_task_do_not_share(client: AsyncStarVideos) -> None:
+    calls: list[str] = []
+
+    def fetcher(name: str) -> Callable[[str], Awaitable[Video]]:
+        async def fetch(task_id: str) -> Video:
+            calls.append(name)
+            return completed(task_id)
+
+        return fetch
+
+    task = client.task("video_starvideos_1")
+    await asyncio.gather(
+        task.wait(status_fetcher=fetcher("db")), task.wait(status_fetcher=fetcher("cache"))
+    )
+    assert sorted(calls) == ["cache", "db"]
+
+
+# -- max_status_rate and 429 ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_rate_cap_holds_for_2000_tasks_waited_at_once() -> None:
+    rate = 1000
+    async with FakeStarVideos(
+        time_scale=0.001, queued_seconds=0, processing_seconds=0, record_requests=False
+    ) as fake:
+        ids = [fake.create_task().id for _ in range(2000)]
+        async with fake.client(
+            max_status_rate=rate, max_concurrency=16, poll_policy=FAST
+        ) as client:
+            started = time.monotonic()
+            with anyio.fail_after(30):
+                videos = await client.wait_all([client.task(i) for i in ids])
+            elapsed = time.monotonic() - started
+            await assert_nothing_left(client)
+        assert [v.id for v in videos] == ids
+        assert all(v.is_completed for v in videos)
+        assert fake.counters["status"] == 2000
+        assert fake.max_calls_in_window("status", 1.0) <= rate
+        assert elapsed > 1.0  # 2000 calls at 1000/s: the cap held the second half back
+
+
+async def test_rate_cap_holds_for_custom_fetchers_too(fake: FakeStarVideos) -> None:
+    """3,000 tasks through an in-memory fetcher, far faster than the cap: it binds."""
+    rate, arrivals = 2000, []
+
+    async def fetch(task_id: str) -> Video:
+        arrivals.append(time.monotonic())
+        return completed(task_id)
+
+    async with fake.client(
+        max_status_rate=rate, max_concurrency=64, status_fetcher=fetch
+    ) as client:
+        tasks = [client.task(f"video_starvideos_{n}") for n in range(3000)]
+        started = time.monotonic()
+        with anyio.fail_after(30):
+            videos = await client.wait_all(tasks)
+        elapsed = time.monotonic() - started
+        await assert_nothing_left(client)
+    assert len(videos) == 3000
+    assert len(arrivals) == 3000
+    busiest = max(sum(1 for t in arrivals if a <= t < a + 1.0) for a in arrivals[::50])
+    assert busiest <= rate
+    assert elapsed > 1.0
+
+
+async def test_a_429_on_one_task_holds_every_status_call_of_the_client(
+    client: AsyncStarVideos, fake: FakeStarVideos
+) -> None:
+    limited, other = await held(client, fake), await held(client, fake)
+    waiters = [asyncio.create_task(t.wait()) for t in (limited, other)]
+    await polled(fake, 4)
+    fake.inject(Fault.rate_limit(retry_after=0.2), endpoint="status", task_id=limited.id)
+    await asyncio.sleep(0.4)
+    fake.complete(limited.id)
+    fake.complete(other.id)
+    with anyio.fail_after(5):
+        await asyncio.gather(*waiters)
+    [refused] = [r for r in fake.requests if r.status == 429]
+    assert refused.ended is not None
+    quiet_from, quiet_until = refused.ended + 0.03, refused.ended + 0.18
+    during = [r for r in fake.requests if quiet_from <= r.started <= quiet_until]
+    assert during == []  # neither task was polled while the service asked for a pause
+    retried = [r for r in fake.requests if r.task_id == limited.id and r.started > refused.ended]
+    assert retried[0].started - refused.ended >= 0.19
+    assert any(r.task_id == other.id and r.started > refused.ended for r in fake.requests)
+
+
+# -- scale ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_ten_thousand_tasks_at_once_all_finish_in_bounded_time() -> None:
+    """Against the fake's task states (read in memory, not over HTTP): only the scheduler."""
+    from starvideos_async._serde import structure_video
+
+    def spread(rng: Any, request: Any) -> tuple[float, float]:
+        return 0.0, rng.uniform(0, 60)  # up to 60 ms, at this time scale
+
+    async with FakeStarVideos(time_scale=0.001, duration_sampler=spread) as fake:
+        ids = [fake.create_task().id for _ in range(10_000)]
+
+        async def fetch(task_id: str) -> Video:
+            return structure_video(fake.snapshot(task_id))
+
+        async with fake.client(
+            max_concurrency=64, poll_policy=PollPolicy.fixed(0.02), status_fetcher=fetch
+        ) as client:
+            started = time.monotonic()
+            with anyio.fail_after(20):
+                done = [task async for task in client.as_completed(client.task(i) for i in ids)]
+            elapsed = time.monotonic() - started
+            await assert_nothing_left(client)
+            calls = client._scheduler.status_calls
+    assert len({task.id for task in done}) == 10_000
+    assert all(task.status is TaskStatus.COMPLETED for task in done)
+    assert calls < 10_000 * 5
+    assert elapsed < 15
+
+
+async def test_waiting_costs_a_small_object_per_task_not_a_coroutine(
+    client: AsyncStarVideos,
+) -> None:
+    release = asyncio.Event()
+
+    async def parked(task_id: str) -> Video:
+        await release.wait()
+        return completed(task_id)
+
+    tasks = [client.task(f"video_starvideos_{n}") for n in range(2000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        waiter = asyncio.create_task(client.wait_all(tasks, status_fetcher=parked))
+        await asyncio.sleep(0.05)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    assert client._scheduler.waiting == 2000
+    assert len(stray_tasks()) <= client.max_concurrency + 2  # calls, the driver, wait_all
+    assert grown / 2000 < 2048  # bytes per waited task
+    release.set()
+    with anyio.fail_after(5):
+        assert len(await waiter) == 2000
+    await assert_nothing_left(client)
+
+
+async def test_no_more_calls_in_flight_than_max_concurrency(fake: FakeStarVideos) -> None:
+    in_flight = peak = 0
+
+    async def fetch(task_id: str) -> Video:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.002)
+        in_flight -= 1
+        return completed(task_id)
+
+    async with fake.client(max_concurrency=3, status_fetcher=fetch) as client:
+        await client.wait_all([client.task(f"video_starvideos_{n}") for n in range(40)])
+    assert peak == 3
+
+
+# -- races ----------------------------------------------------------------------------------
+
+
+async def test_leaving_while_the_call_waits_at_the_rate_gate_stops_it_there(
+    fake: FakeStarVideos,
+) -> None:
+    calls = 0
+
+    async def fetch(task_id: str) -> Video:
+        nonlocal calls
+        calls += 1
+        return Video(id=task_id, status=TaskStatus.PROCESSING)
+
+    async with fake.client(max_status_rate=1, poll_policy=FAST, status_fetcher=fetch) as client:
+        with anyio.move_on_after(0.1):  # the 2nd call waits ~1 s for the gate
+            await client.task("video_starvideos_1").wait()
+        await assert_nothing_left(client)
+    assert calls == 1
+
+
+async def test_leaving_while_waiting_for_a_free_call_slot(fake: FakeStarVideos) -> None:
+    release = asyncio.Event()
+    fetched: list[str] = []
+
+    async def fetch(task_id: str) -> Video:
+        fetched.append(task_id)
+        await release.wait()
+        return completed(task_id)
+
+    async with fake.client(max_concurrency=1, status_fetcher=fetch) as client:
+        first = asyncio.create_task(client.task("video_starvideos_1").wait())
+        await asyncio.sleep(0.01)
+        with anyio.move_on_after(0.02):  # its call never gets the only slot
+            await client.task("video_starvideos_2").wait()
+        release.set()
+        with anyio.fail_after(5):
+            await first
+        await assert_nothing_left(client)
+    assert fetched == ["video_starvideos_1"]
+
+
+async def test_waits_that_start_as_others_end_always_get_served(client: AsyncStarVideos) -> None:
+    """Drivers exit when nobody waits; a wait arriving meanwhile starts a new one."""
+
+    async def fetch(task_id: str) -> Video:
+        return completed(task_id)
+
+    with anyio.fail_after(5):
+        for turns in range(30):
+            waiter = asyncio.create_task(client.task("video_starvideos_1").wait())
+            for _ in range(turns % 4):
+                await asyncio.sleep(0)
+            waiter.cancel()
+            assert (await client.task("video_starvideos_2").wait(status_fetcher=fetch)).id
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+    await assert_nothing_left(client)
+
+
+async def test_a_stray_cancellation_inside_a_fetcher_does_not_hang_the_wait(
+    client: AsyncStarVideos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_polling, "_AFTER_STRAY_CANCEL", 0.01)
+    answers: list[Any] = [asyncio.CancelledError(), completed("video_starvideos_1")]
+
+    async def fetch(task_id: str) -> Video:
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    with anyio.fail_after(5):
+        assert (await client.task("video_starvideos_1").wait(status_fetcher=fetch)).is_completed
+    await assert_nothing_left(client)
+
+
+async def test_closing_the_client_ends_every_wait_with_client_closed_error(
+    fake: FakeStarVideos,
+) -> None:
+    client = fake.client(poll_policy=FAST)
+    tasks = [await held(client, fake) for _ in range(3)]
+    stream = tasks[1].watch()
+    await stream.__anext__()
+
+    async def watch_on() -> None:
+        async for _ in stream:
+            pass
+
+    waits = [
+        asyncio.create_task(tasks[0].wait()),
+        asyncio.create_task(watch_on()),
+        asyncio.create_task(client.wait_all(tasks)),
+        asyncio.create_task(client.wait_all(tasks, return_exceptions=True)),
+    ]
+    await polled(fake, 3)
+    await client.aclose()
+    with anyio.fail_after(5):
+        results = await asyncio.gather(*waits, return_exceptions=True)
+    assert [type(r) for r in results[:3]] == [ClientClosedError] * 3
+    assert [type(r) for r in results[3]] == [ClientClosedError] * 3
+    await assert_nothing_left(client, fake)
+    with pytest.raises(ClientClosedError):
+        await tasks[0].wait()
+
+
+async def test_two_clients_poll_apart_and_close_apart(fake: FakeStarVideos) -> None:
+    first, second = fake.client(poll_policy=FAST), fake.client(poll_policy=FAST)
+    task = await held(first, fake)
+    waits = [asyncio.create_task(c.task(task.id).wait()) for c in (first, second)]
+    await polled(fake, 4)
+    await first.aclose()
+    with pytest.raises(ClientClosedError):
+        await waits[0]
+    fake.complete(task.id)
+    with anyio.fail_after(5):
+        assert (await waits[1]).is_completed
+    await second.aclose()
+    await assert_nothing_left(first)
+    await assert_nothing_left(second)
+
+
+# -- policies inside the scheduler ----------------------------------------------------------
+
+
+class Recording(PollPolicy):
+    """Polls every 5 ms and keeps what it is taught."""
+
+    def __init__(self) -> None:
+        self.observed: list[dict[str, Any]] = []
+
+    def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
+        return 0.005
+
+    def observe(self, **what: Any) -> None:
+        self.observed.append(what)
+
+
+async def test_the_policy_learns_between_which_ages_a_task_finished(
+    client: AsyncStarVideos,
+) -> None:
+    policy = Recording()
+    task = await client.submit("a kite", duration=7)
+    started = time.time()
+    await task.wait(poll_policy=policy)
+    age = time.time() - started
+    [learned] = policy.observed
+    assert learned["duration"] == 7
+    assert 0 < learned["running_at"] <= learned["finished_by"] <= age + 0.01
+    assert learned["finished_by"] - learned["running_at"] < 0.05  # polls are 5 ms apart
+
+    old = client.task(task.id)
+    await old.wait(poll_policy=policy)  # final at the first answer: when? nobody knows
+    assert len(policy.observed) == 1
+
+
+async def test_a_policy_that_raises_ends_the_wait_with_its_error(
+    client: AsyncStarVideos, fake: FakeStarVideos
+) -> None:
+    class Broken(PollPolicy):
+        def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
+            if polls:
+                raise ZeroDivisionError("policy bug")
+            return 0.005
+
+    task = await held(client, fake)
+    with anyio.fail_after(5), pytest.raises(ZeroDivisionError, match="policy bug"):
+        await task.wait(poll_policy=Broken())
+    await assert_nothing_left(client, fake)
+
+
+@pytest.mark.parametrize("delay", [float("nan"), "5", None])
+async def test_a_policy_that_answers_no_number_is_a_type_error(
+    client: AsyncStarVideos, fake: FakeStarVideos, delay: Any
+) -> None:
+    class Wrong(PollPolicy):
+        def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
+            return delay  # type: ignore[no-any-return]
+
+    task = await held(client, fake)
+    with pytest.raises(TypeError, match="next_delay"):
+        await task.wait(poll_policy=Wrong())
+    await assert_nothing_left(client, fake)
+
+
+async def test_a_policy_whose_learning_fails_still_gives_the_video(
+    client: AsyncStarVideos, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Forgetful(Recording):
+        def observe(self, **what: Any) -> None:
+            raise RuntimeError("cannot learn")
+
+    task = await client.submit("a kite")
+    assert (await task.wait(poll_policy=Forgetful())).is_completed
+    assert "Forgetful.observe() failed" in caplog.text
