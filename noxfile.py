@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs", "build"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -31,7 +31,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and on tests/typing (the API as users see it)."""
+    """Run mypy --strict on the package and on tests/typing (the API as users see it)."""
     session.install("-e", ".[test]", "mypy>=1.11")
     session.run("mypy", "--strict", PACKAGE, "tests/typing")
 

@@ -15,6 +15,7 @@ Everything public is exported here; modules whose names start with ``_`` are pri
 
 from ._client import AsyncStarVideos, SubmitManyError
 from ._config import DEFAULT_BASE_URL, Timeout
+from ._download import ProgressCallback
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -22,6 +23,7 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -34,7 +36,6 @@ from ._errors import (
     TaskFailedError,
     TaskTimeoutError,
 )
-from ._http import ClientClosedError
 from ._limiter import Limiter
 from ._models import ModelSpec, TaskStatus, Video, VideoRequest
 from ._poll_policy import AdaptivePollPolicy, FixedPollPolicy, PollPolicy
@@ -63,6 +64,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PollPolicy",
+    "ProgressCallback",
     "RateLimitError",
     "RequestInfo",
     "ResultExpiredError",
@@ -82,3 +84,15 @@ __all__ = [
     "VideoTask",
     "__version__",
 ]
+
+
+def _publish() -> None:
+    # Tracebacks and docs then say ``starvideos_async.InvalidRequestError``, the name
+    # users import, instead of the private module it happens to live in.
+    for name in __all__:
+        obj = globals()[name]
+        if isinstance(obj, type) and obj.__module__.startswith(f"{__name__}._"):
+            obj.__module__ = __name__
+
+
+_publish()

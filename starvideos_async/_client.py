@@ -438,6 +438,7 @@ class AsyncStarVideos:
         timeout: float | None = None,
         poll_policy: PollPolicy | None = None,
         on_status: StatusCallback | None = None,
+        status_fetcher: StatusFetcher | None = None,
     ) -> Video:
         """Submit and wait in one call; the completed :class:`Video`.
 
@@ -447,4 +448,9 @@ class AsyncStarVideos:
         task = await self.submit(
             prompt, duration=duration, ratio=ratio, images=images, model=model
         )
-        return await task.wait(timeout=timeout, poll_policy=poll_policy, on_status=on_status)
+        return await task.wait(
+            timeout=timeout,
+            poll_policy=poll_policy,
+            on_status=on_status,
+            status_fetcher=status_fetcher,
+        )

@@ -6,6 +6,7 @@ place, :mod:`starvideos_async._http`, and chained with ``raise ... from``::
 
     StarVideosError
     ├── InvalidRequestError (also a ValueError)   bad input, caught before any request
+    ├── ClientClosedError (also a RuntimeError)   the client was closed (also mid-wait)
     ├── APIError                                  something went wrong talking to the API
     │   ├── APIConnectionError                    no (complete) HTTP response
     │   │   └── APITimeoutError                   ... because a timeout passed
@@ -43,6 +44,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "InvalidRequestError",
     "MalformedResponseError",
     "NotFoundError",
@@ -95,6 +97,13 @@ class InvalidRequestError(StarVideosError, ValueError):
         if len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"invalid {field}: {shown}; {allowed}")
+
+
+class ClientClosedError(StarVideosError, RuntimeError):
+    """The client was closed (``aclose()`` or the end of ``async with``); make a new one.
+
+    Waits still running when the client closes end with this error too.
+    """
 
 
 class APIError(StarVideosError):

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn, TypeVar
 
 import aiohttp
+import anyio
 from yarl import URL
 
 from . import _retry
@@ -32,13 +33,13 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     RequestInfo,
     ServerError,
-    StarVideosError,
 )
 from ._limiter import Limiter, RateGate
 from ._serde import error_message, text_excerpt
@@ -61,10 +62,6 @@ _STATUS_ERRORS: Final[Mapping[int, type[APIStatusError]]] = {
     404: NotFoundError,
     422: BadRequestError,
 }
-
-
-class ClientClosedError(StarVideosError, RuntimeError):
-    """The client was closed (``aclose()`` or the end of ``async with``); make a new one."""
 
 
 class HTTPTransport:
@@ -190,24 +187,30 @@ class HTTPTransport:
     ) -> T:
         session = self.session()
         headers = self._post_headers if payload is not None else self._get_headers
-        async with self.limiter:
-            if gate is not None:
-                await gate.wait()
-            started = time.perf_counter()
-            try:
-                async with session.request(
-                    info.method,
-                    self._base + info.path,
-                    data=payload,
-                    headers=headers,
-                    timeout=self._client_timeout,
-                    allow_redirects=False,
-                ) as response:
-                    status = response.status
-                    raw = await self._read(response, info)
-                    response_headers = response.headers
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                _translate(exc, info)
+        while True:
+            async with self.limiter:
+                # The gate is passed while holding the slot, so the request leaves at
+                # once; but never *wait* for it holding the slot: creates would queue
+                # behind a slow status rate.
+                delay = gate.try_pass() if gate is not None else 0.0
+                if not delay:
+                    started = time.perf_counter()
+                    try:
+                        async with session.request(
+                            info.method,
+                            self._base + info.path,
+                            data=payload,
+                            headers=headers,
+                            timeout=self._client_timeout,
+                            allow_redirects=False,
+                        ) as response:
+                            status = response.status
+                            raw = await self._read(response, info)
+                            response_headers = response.headers
+                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                        _translate(exc, info)
+                    break
+            await anyio.sleep(delay)
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",
             info.method,

@@ -74,18 +74,26 @@ class RateGate:
         """The event-loop time before which nothing passes."""
         return self._paused_until
 
+    def try_pass(self) -> float:
+        """Pass now and return 0, or return the seconds until a pass may be possible.
+
+        For callers that must not wait while holding something (the HTTP transport
+        holds a limiter slot): release it, sleep the returned delay, try again.
+        """
+        now = anyio.current_time()
+        ready = self._paused_until
+        if self._slots and len(self._recent) == self._slots:
+            ready = max(ready, self._recent[0] + self._window)
+        if ready > now:
+            return ready - now
+        if self._slots:
+            self._recent.append(now)
+        return 0.0
+
     async def wait(self) -> None:
-        """Return when one more call may start now."""
+        """Return when one more call may start now (callers pass in arrival order)."""
         if self.rate is None and self._paused_until <= anyio.current_time():
             return
         async with self._lock:
-            while True:
-                now = anyio.current_time()
-                ready = self._paused_until
-                if self._slots and len(self._recent) == self._slots:
-                    ready = max(ready, self._recent[0] + self._window)
-                if ready <= now:
-                    break
-                await anyio.sleep(ready - now)
-            if self._slots:
-                self._recent.append(anyio.current_time())
+            while delay := self.try_pass():  # noqa: ASYNC110 - a timed window, no event to wait on
+                await anyio.sleep(delay)

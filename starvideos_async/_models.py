@@ -193,6 +193,16 @@ class VideoRequest:
         return ("text", "image", "first_last_frame")[min(len(self.images), 2)]
 
 
+def _to_status(value: TaskStatus | str) -> TaskStatus | str:
+    """A documented status string becomes its :class:`TaskStatus`; others stay as they are."""
+    if isinstance(value, TaskStatus):
+        return value
+    try:
+        return TaskStatus(value)
+    except ValueError:
+        return value
+
+
 @attrs.frozen
 class Video:
     """A snapshot of a task as the service reported it.
@@ -212,7 +222,7 @@ class Video:
     """
 
     id: str
-    status: TaskStatus | str
+    status: TaskStatus | str = attrs.field(converter=_to_status)
     object: str = "video"
     created: int | None = None
     model: str | None = None

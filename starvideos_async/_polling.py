@@ -33,8 +33,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from . import _retry
-from ._errors import RateLimitError, StarVideosError
-from ._http import ClientClosedError
+from ._errors import ClientClosedError, RateLimitError, StarVideosError
 from ._limiter import RateGate
 from ._models import TaskStatus, Video
 from ._poll_policy import PollPolicy

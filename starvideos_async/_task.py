@@ -19,7 +19,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -28,7 +28,11 @@ from ._models import TaskStatus, Video, VideoRequest
 from ._polling import PollPolicy, Sink, StatusCallback, StatusFetcher, Subscription, Update
 
 if TYPE_CHECKING:
+    import os
+    from pathlib import Path
+
     from ._client import AsyncStarVideos
+    from ._download import ProgressCallback
 
 __all__ = ["AsCompleted", "Outcomes", "StatusStream", "VideoTask"]
 
@@ -149,6 +153,21 @@ class VideoTask:
             tag=tag,
         )
 
+    async def download(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Download this task's video to ``dest`` (see :meth:`AsyncStarVideos.download`).
+
+        Uses :attr:`latest` when it is completed, else queries the task once first.
+        """
+        return await self._client.download(
+            self, dest, overwrite=overwrite, on_progress=on_progress
+        )
+
     async def refresh(self, *, status_fetcher: StatusFetcher | None = None) -> Video:
         """One status fetch now; updates and returns :attr:`latest`.
 
@@ -218,7 +237,30 @@ class VideoTask:
         raise TaskFailedError(final)
 
 
-class StatusStream:
+_ClosingT = TypeVar("_ClosingT", bound="_ClosesOnExit")
+
+
+class _ClosesOnExit:
+    """``async with`` support for the wait iterators: leaving the block closes them."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self: _ClosingT) -> _ClosingT:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class StatusStream(_ClosesOnExit):
     """The async iterator returned by :meth:`VideoTask.watch`.
 
     One consumer at a time. It yields the newest known snapshot first, then one
@@ -260,17 +302,6 @@ class StatusStream:
 
     def __aiter__(self) -> StatusStream:
         return self
-
-    async def __aenter__(self) -> StatusStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         subscription = getattr(self, "_subscription", None)
@@ -463,7 +494,7 @@ class Outcomes:
         raise StopAsyncIteration
 
 
-class AsCompleted:
+class AsCompleted(_ClosesOnExit):
     """The async iterator returned by :meth:`AsyncStarVideos.as_completed`.
 
     Yields each task as it finishes (completed or failed: ``await task.wait()`` on it
@@ -479,17 +510,6 @@ class AsCompleted:
 
     def __aiter__(self) -> AsCompleted:
         return self
-
-    async def __aenter__(self) -> AsCompleted:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop waiting on the tasks not yet yielded."""

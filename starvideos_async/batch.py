@@ -71,12 +71,12 @@ from ._download import remove_partial_files
 from ._errors import (
     APIConnectionError,
     APIStatusError,
+    ClientClosedError,
     InvalidRequestError,
     MalformedResponseError,
     StarVideosError,
     TaskFailedError,
 )
-from ._http import ClientClosedError
 from ._journal import Journal, JournalEntry, JournalLockedError, State, canonical_json
 from ._models import TaskStatus, Video, VideoRequest
 from ._poll_policy import PollPolicy
