@@ -224,6 +224,7 @@ async def _run_batch(
             max_in_flight=args.max_in_flight,
             poll_policy=_policy(args),
             retry_unknown=getattr(args, "retry_unknown", False),
+            on_status=lambda key, video: reporter.status(key, video.id, video.status_value),
         )
         async for result in run:
             reporter.result(result)

@@ -38,6 +38,7 @@ class Reporter:
         self.stream = stream or sys.stdout
         self.total = 0
         self.counts: Counter[str] = Counter()
+        self.running: dict[str, str] = {}  # key -> latest status, until its result
         self.started = time.monotonic()
 
     def start(self, total: int, *, title: str = "batch") -> None:
@@ -46,8 +47,14 @@ class Reporter:
         self.started = time.monotonic()
         self._line(f"{title}: {total} requests")
 
+    def status(self, key: str, task_id: str, status: str) -> None:
+        """A running task changed status (queued, processing ...)."""
+        self.running[key] = status
+        self._line(f"[{self.done}/{self.total}] key={key} id={task_id} is now {status}")
+
     def result(self, result: ResultLike) -> None:
         """One request reached its end."""
+        self.running.pop(result.key, None)
         self.counts[result.status] += 1
         parts = [f"[{self.done}/{self.total}]", result.status, f"key={result.key}"]
         if result.task_id:
@@ -95,8 +102,14 @@ class JsonReporter(Reporter):
         self.started = time.monotonic()
         self._emit({"event": "start", "title": title, "total": total})
 
+    def status(self, key: str, task_id: str, status: str) -> None:
+        """See :meth:`Reporter.status`."""
+        self.running[key] = status
+        self._emit({"event": "status", "key": key, "task_id": task_id, "status": status})
+
     def result(self, result: ResultLike) -> None:
         """See :meth:`Reporter.result`."""
+        self.running.pop(result.key, None)
         self.counts[result.status] += 1
         self._emit(
             {
@@ -144,8 +157,14 @@ class RichReporter(Reporter):
         self._live.start()
         self._live.update(self._render())
 
+    def status(self, key: str, task_id: str, status: str) -> None:
+        """See :meth:`Reporter.status`."""
+        self.running[key] = status
+        self._live.update(self._render())
+
     def result(self, result: ResultLike) -> None:
         """See :meth:`Reporter.result`."""
+        self.running.pop(result.key, None)
         self.counts[result.status] += 1
         line = f"{result.status:<10} {result.key:<24} {result.task_id or '-'}"
         if result.error:
@@ -173,10 +192,12 @@ class RichReporter(Reporter):
         table = Table(title=f"StarVideos {getattr(self, 'title', 'batch')}", expand=False)
         table.add_column("status")
         table.add_column("count", justify="right")
-        remaining = self.total - self.done
+        live = Counter(self.running.values())
+        for status, count in sorted(live.items()):
+            table.add_row(status, str(count), style="cyan")
         for status, count in sorted(self.counts.items()):
             table.add_row(status, str(count))
-        table.add_row("running or pending", str(remaining))
+        table.add_row("not started", str(self.total - self.done - len(self.running)))
         eta = self.eta()
         elapsed = time.monotonic() - self.started
         info = f"{self.done}/{self.total} done, {elapsed:.1f}s elapsed"

@@ -58,7 +58,7 @@ import os
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Literal
@@ -98,6 +98,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "JournalLockedError",
+    "StatusHook",
     "request_keys",
     "run_batch",
 ]
@@ -122,6 +123,10 @@ _ORDER: Final[dict[State, int]] = {
     "pending": 4,
 }
 _DIED_SENDING: Final = "the process stopped while this create was on the wire"
+
+
+#: ``(key, video)`` hook of :func:`run_batch` for each status change of a task.
+StatusHook = Callable[[str, Video], object]
 
 
 @attrs.frozen
@@ -289,8 +294,10 @@ class BatchRun:
         max_downloads: int,
         poll_policy: PollPolicy | None,
         retry_unknown: bool | frozenset[str],
+        on_status: StatusHook | None = None,
     ) -> None:
         self.journal = journal
+        self._on_status = on_status
         self._client = client
         self._items = items
         self._download_dir = download_dir
@@ -539,7 +546,9 @@ class BatchRun:
     async def _track(self, item: _Item, task: VideoTask, limits: _Limits) -> None:
         try:
             try:
-                video = await task.wait(poll_policy=self._poll_policy)
+                video = await task.wait(
+                    poll_policy=self._poll_policy, on_status=self._status_hook(item.key)
+                )
             except TaskFailedError as exc:
                 video = exc.video
         except Exception as exc:  # status calls kept failing; the next run tries again
@@ -554,6 +563,16 @@ class BatchRun:
             await self._download(item, video, limits)
         else:
             self._emit(item, status, task_id=task.id, error=error, video=video)
+
+    def _status_hook(self, key: str) -> Callable[[Video], None] | None:
+        hook = self._on_status
+        if hook is None:
+            return None
+
+        def on_status(video: Video) -> None:
+            hook(key, video)
+
+        return on_status
 
     async def _download(self, item: _Item, source: Video | str | None, limits: _Limits) -> None:
         assert self._download_dir is not None  # noqa: S101
@@ -599,6 +618,7 @@ def run_batch(
     poll_policy: PollPolicy | None = None,
     retry_unknown: bool | Iterable[str] = False,
     max_downloads: int | None = None,
+    on_status: StatusHook | None = None,
 ) -> BatchRun:
     """Run or resume a batch; iterate over the returned :class:`BatchRun` for results.
 
@@ -617,6 +637,8 @@ def run_batch(
         retry_unknown: Send again the creates whose outcome is unknown: ``True`` for
             all, or the keys of those to send again. Each may pay twice.
         max_downloads: Downloads at once; the client's ``max_concurrency`` by default.
+        on_status: Called as ``on_status(key, video)`` with every status change of
+            every task this run waits on (for live progress); must not block.
 
     Raises:
         InvalidRequestError: Two requests share a key, a ``retry_unknown`` key is not
@@ -646,4 +668,5 @@ def run_batch(
         _count("max_downloads", downloads),
         poll_policy,
         retry,
+        on_status,
     )

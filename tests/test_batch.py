@@ -156,6 +156,23 @@ async def test_batch_without_download_dir_reports_completed_videos_with_urls(
     assert fake.counters["file"] == 0
 
 
+async def test_on_status_sees_every_status_change_of_every_task(
+    client: AsyncStarVideos, journal_path: Path
+) -> None:
+    seen: dict[str, list[str]] = {}
+    run = run_batch(
+        client,
+        mixed(3),
+        journal=journal_path,
+        on_status=lambda key, video: seen.setdefault(key, []).append(video.status_value),
+    )
+    results = await collect(run)
+
+    assert set(seen) == set(results)
+    for statuses in seen.values():
+        assert statuses == ["queued", "processing", "completed"]
+
+
 @pytest.mark.parametrize(
     ("action", "status", "error"),
     [
@@ -873,6 +890,7 @@ def test_batch_module_exports_its_public_names() -> None:
         "Journal",
         "JournalEntry",
         "JournalLockedError",
+        "StatusHook",
         "request_keys",
         "run_batch",
     }
