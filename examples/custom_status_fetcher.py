@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 
@@ -50,10 +51,23 @@ UNFINISHED_IDS = f"SELECT task_id FROM statuses WHERE status NOT IN {FINAL}"  # 
 
 
 async def open_db(path: str) -> aiosqlite.Connection:
-    db = await aiosqlite.connect(path)
-    await db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-    await db.execute(SCHEMA)
-    await db.commit()
+    db = await aiosqlite.connect(path, timeout=30)
+    try:
+        for attempt in range(50):
+            try:
+                # WAL: readers never block the writer. Switching needs a moment alone
+                # with the file, which the other process may hold while it opens.
+                await db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
+        await db.execute(SCHEMA)
+        await db.commit()
+    except BaseException:
+        await db.close()
+        raise
     return db
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -16,7 +19,7 @@ import anyio
 from . import _download, _retry
 from ._config import Timeout, resolve_api_key, resolve_base_url
 from ._download import ProgressCallback
-from ._errors import InvalidRequestError, StarVideosError, TaskFailedError
+from ._errors import InvalidRequestError, StarVideosError, TaskFailedError, TaskTimeoutError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport
 from ._limiter import Limiter, RateGate, default_limiter
 from ._models import Video, VideoRequest
@@ -25,6 +28,8 @@ from ._serde import request_body, structure_video
 from ._task import AsCompleted, Outcomes, VideoTask
 
 __all__ = ["AsyncStarVideos", "SubmitManyError"]
+
+logger = logging.getLogger("starvideos_async")
 
 _CREATE_PATH = "/v1/starvideos/videos"
 _RESULT_PATH = "/v1/result/"
@@ -158,6 +163,8 @@ class AsyncStarVideos:
         self._scheduler = Scheduler(
             gate=self._status_gate, max_in_flight=max_concurrency, retry=self._http.retry
         )
+        self._creates: set[asyncio.Future[Video]] = set()  # creates on the wire
+        self._orphans: list[VideoTask] = []
 
     def __repr__(self) -> str:
         return (
@@ -184,9 +191,26 @@ class AsyncStarVideos:
         return self._http.closed
 
     async def aclose(self) -> None:
-        """Stop polling and close the client's own HTTP session. Idempotent."""
+        """Stop polling and close the client's own HTTP session. Idempotent.
+
+        Creates already on the wire are let finish first (each within the client's
+        timeout), so that the ids the service returns are not lost.
+        """
+        self._http.refuse_new_requests()
         await self._scheduler.aclose()
+        if self._creates:
+            await asyncio.gather(*self._creates, return_exceptions=True)
         await self._http.aclose()
+
+    @property
+    def orphaned_tasks(self) -> list[VideoTask]:
+        """Tasks created for a ``submit()``/``submit_many()`` stopped before returning them.
+
+        Cancelling a create that is already on the wire cannot un-send it: the SDK
+        lets the answer arrive, logs the id at WARNING and keeps the task here, so a
+        paid video is never lost without a trace.
+        """
+        return list(self._orphans)
 
     # -- creating ------------------------------------------------------------------
 
@@ -228,14 +252,43 @@ class AsyncStarVideos:
         return await self._create(request, max_retries)
 
     async def _create(self, request: VideoRequest, max_retries: int | None) -> VideoTask:
-        video = await self._http.request(
-            "POST",
-            _CREATE_PATH,
-            body=request_body(request),
-            parse=structure_video,
-            max_retries=max_retries,
+        # The create runs in a task of its own, owned by the client (aclose awaits
+        # it), so that cancelling the caller cannot drop an id the service returns.
+        call = asyncio.ensure_future(
+            self._http.request(
+                "POST",
+                _CREATE_PATH,
+                body=request_body(request),
+                parse=structure_video,
+                max_retries=max_retries,
+            )
         )
+        self._creates.add(call)
+        call.add_done_callback(self._creates.discard)
+        try:
+            video = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.add_done_callback(functools.partial(self._adopt_orphan, request))
+            raise
         return VideoTask(self, video.id, latest=video, request=request)
+
+    def _adopt_orphan(self, request: VideoRequest, call: asyncio.Future[Video]) -> None:
+        if call.cancelled():
+            return
+        error = call.exception()  # also marks it retrieved: no "never retrieved" noise
+        if error is not None:
+            if getattr(error, "request_sent", False):
+                logger.warning(
+                    "a cancelled submit() may have created a task (outcome unknown): %s", error
+                )
+            return
+        video = call.result()
+        self._orphans.append(VideoTask(self, video.id, latest=video, request=request))
+        logger.warning(
+            "submit() was cancelled, but the service created task %s; "
+            "it is kept in client.orphaned_tasks",
+            video.id,
+        )
 
     @overload
     async def submit_many(
@@ -284,9 +337,20 @@ class AsyncStarVideos:
                 except StarVideosError as exc:
                     results[index] = exc
 
-        async with anyio.create_task_group() as group:
-            for _ in range(min(len(batch), self.max_concurrency)):
-                group.start_soon(worker)
+        try:
+            async with anyio.create_task_group() as group:
+                for _ in range(min(len(batch), self.max_concurrency)):
+                    group.start_soon(worker)
+        except BaseException:
+            created = [r for r in results if isinstance(r, VideoTask)]
+            if created:
+                self._orphans.extend(created)
+                logger.warning(
+                    "submit_many() stopped early; these tasks were created and are kept "
+                    "in client.orphaned_tasks: %s",
+                    ", ".join(t.id for t in created),
+                )
+            raise
         done = [r for r in results if r is not None]
         if not return_exceptions and any(isinstance(r, StarVideosError) for r in done):
             raise SubmitManyError(done)
@@ -439,18 +503,32 @@ class AsyncStarVideos:
         poll_policy: PollPolicy | None = None,
         on_status: StatusCallback | None = None,
         status_fetcher: StatusFetcher | None = None,
+        max_retries: int | None = None,
     ) -> Video:
         """Submit and wait in one call; the completed :class:`Video`.
 
         Raises what :meth:`submit` and :meth:`VideoTask.wait` raise. On a
         :class:`TaskTimeoutError` the task id is in the error: the task still runs.
+        When the wait ends any other way (cancelled, client closed, status calls
+        failing), the id is logged at WARNING: the task still runs and is paid for.
         """
         task = await self.submit(
-            prompt, duration=duration, ratio=ratio, images=images, model=model
+            prompt,
+            duration=duration,
+            ratio=ratio,
+            images=images,
+            model=model,
+            max_retries=max_retries,
         )
-        return await task.wait(
-            timeout=timeout,
-            poll_policy=poll_policy,
-            on_status=on_status,
-            status_fetcher=status_fetcher,
-        )
+        try:
+            return await task.wait(
+                timeout=timeout,
+                poll_policy=poll_policy,
+                on_status=on_status,
+                status_fetcher=status_fetcher,
+            )
+        except (TaskFailedError, TaskTimeoutError):
+            raise  # both carry the task id
+        except BaseException:
+            logger.warning("generate() stopped waiting; task %s still runs", task.id)
+            raise

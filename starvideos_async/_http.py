@@ -90,16 +90,13 @@ class HTTPTransport:
         self._owns_session = session is None
         self._connection_limit = connection_limit
         self._closed = False
-        agent = f"starvideos-async/{__version__} aiohttp/{aiohttp.__version__}"
-        auth = f"Bearer {api_key}"
-        self._get_headers: Final = {"Authorization": auth, "Accept": "application/json"}
-        self._post_headers: Final = {
-            "Authorization": auth,
+        common = {
+            "Authorization": f"Bearer {api_key}",
             "Accept": "application/json",
-            "Content-Type": "application/json",
-            "User-Agent": agent,
+            "User-Agent": f"starvideos-async/{__version__} aiohttp/{aiohttp.__version__}",
         }
-        self._get_headers["User-Agent"] = agent
+        self._get_headers: Final = common
+        self._post_headers: Final = {**common, "Content-Type": "application/json"}
 
     def __repr__(self) -> str:
         return f"<HTTPTransport {self._base!r}>"
@@ -108,6 +105,10 @@ class HTTPTransport:
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
+
+    def refuse_new_requests(self) -> None:
+        """Closing starts: requests not yet on the wire fail with ClientClosedError."""
+        self._closed = True
 
     def session(self) -> aiohttp.ClientSession:
         """The session in use, creating the client's own on first use."""
@@ -161,7 +162,7 @@ class HTTPTransport:
             except (APIConnectionError, APIStatusError) as exc:
                 if attempt > retries or not _retry.should_retry(exc, method=method):
                     raise
-                hint = _retry_hint(exc)
+                hint = _retry.server_hint(exc)
                 delay = self.retry.backoff(attempt, hint)
                 if isinstance(exc, RateLimitError) and gate is not None:
                     gate.pause(delay)
@@ -185,10 +186,9 @@ class HTTPTransport:
         gate: RateGate | None,
         attempt: int,
     ) -> T:
-        session = self.session()
-        headers = self._post_headers if payload is not None else self._get_headers
         while True:
             async with self.limiter:
+                session = self.session()  # after the wait: the client may have closed
                 # The gate is passed while holding the slot, so the request leaves at
                 # once; but never *wait* for it holding the slot: creates would queue
                 # behind a slow status rate.
@@ -200,7 +200,9 @@ class HTTPTransport:
                             info.method,
                             self._base + info.path,
                             data=payload,
-                            headers=headers,
+                            # (not bound to a local: frame-capturing error reporters
+                            # would record the key with every exception raised here)
+                            headers=self._get_headers if payload is None else self._post_headers,
                             timeout=self._client_timeout,
                             allow_redirects=False,
                         ) as response:
@@ -209,6 +211,11 @@ class HTTPTransport:
                             response_headers = response.headers
                     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                         _translate(exc, info)
+                    except RuntimeError as exc:
+                        if not session.closed:
+                            raise
+                        # closed by aclose() while this request was on its way out
+                        raise ClientClosedError("this StarVideos client is closed") from exc
                     break
             await anyio.sleep(delay)
         logger.debug(
@@ -224,6 +231,10 @@ class HTTPTransport:
         raise _status_error(status, raw, response_headers, info)
 
     async def _read(self, response: aiohttp.ClientResponse, info: RequestInfo) -> bytes:
+        if response.status >= 300:
+            # An error page only feeds the message: keep its start, never refuse it
+            # (a huge 502 page must stay a retryable ServerError).
+            return await _read_prefix(response, _BODY_KEPT)
         cap = self.max_response_bytes
         length = response.content_length
         if length is not None and length <= cap:
@@ -246,13 +257,16 @@ class HTTPTransport:
         return b"".join(chunks)
 
 
-def _retry_hint(exc: Exception) -> float | None:
-    """The server's wait hint: ``Retry-After`` counts on 429 and on 408/5xx alike."""
-    if isinstance(exc, RateLimitError):
-        return exc.retry_after
-    if isinstance(exc, APIStatusError):
-        return _retry.parse_retry_after(exc.headers)
-    return None
+async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await response.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _translate(exc: BaseException, info: RequestInfo) -> NoReturn:

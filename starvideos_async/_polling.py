@@ -432,11 +432,15 @@ class Scheduler:
                 self._drop(entry)
 
     def _failed(self, entry: _Entry, error: BaseException) -> None:
-        retryable = isinstance(error, StarVideosError) and _retry.should_retry(error, method="GET")
+        if isinstance(error, StarVideosError):
+            retryable = _retry.should_retry(error, method="GET")
+        else:  # a custom fetcher's own trouble (a database, a cache): transient, maybe
+            retryable = isinstance(error, Exception)
         if not entry.gated and retryable and entry.failures < self._retry.max_retries:
-            # A custom fetcher's error gets the same retry policy as HTTP status calls.
+            # A custom fetcher's error gets the same retry policy as HTTP status calls,
+            # then surfaces as itself.
             entry.failures += 1
-            hint = error.retry_after if isinstance(error, RateLimitError) else None
+            hint = _retry.server_hint(error)
             delay = self._retry.backoff(entry.failures, hint)
             if isinstance(error, RateLimitError):
                 self._gate.pause(delay)

@@ -30,7 +30,7 @@ import attrs
 
 from ._errors import APIConnectionError, APIStatusError, InvalidRequestError, RateLimitError
 
-__all__ = ["RetryPolicy", "parse_retry_after", "should_retry", "sleep"]
+__all__ = ["RetryPolicy", "parse_retry_after", "server_hint", "should_retry", "sleep"]
 
 _RETRY_STATUS = frozenset({408, 429})
 
@@ -100,6 +100,15 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         return None
     delay = when.timestamp() - (time.time() if now is None else now)
     return max(delay, 0.0) if math.isfinite(delay) else None
+
+
+def server_hint(error: BaseException) -> float | None:
+    """The server's wait hint: ``Retry-After`` counts on 429 and on 408/5xx alike."""
+    if isinstance(error, RateLimitError):
+        return error.retry_after
+    if isinstance(error, APIStatusError):
+        return parse_retry_after(error.headers)
+    return None
 
 
 def should_retry(error: Exception, *, method: str) -> bool:

@@ -55,7 +55,7 @@ def env(fake: FakeStarVideos, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
 async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     """Wait until ``condition()`` holds (it watches state nothing signals)."""
     with anyio.fail_after(timeout):
-        while not condition():  # noqa: ASYNC110 - no event to wait on
+        while not condition():
             await asyncio.sleep(0.002)
 
 

@@ -106,7 +106,7 @@ async def polled(fake: FakeStarVideos, times: int = 2) -> None:
     """Until the fake has answered ``times`` more status calls."""
     target = fake.counters["status"] + times
     with anyio.fail_after(5):
-        while fake.counters["status"] < target:  # noqa: ASYNC110 - the fake's counters have no event
+        while fake.counters["status"] < target:
             await asyncio.sleep(0.001)
 
 

@@ -50,7 +50,7 @@ async def held(client: AsyncStarVideos, fake: FakeStarVideos) -> VideoTask:
 async def polls_of(fake: FakeStarVideos, task_id: str, more_than: int) -> None:
     """Until the fake has answered more than ``more_than`` status calls for the task."""
     with anyio.fail_after(5):
-        while sum(r.task_id == task_id for r in fake.requests) <= more_than:  # noqa: ASYNC110 - the fake's counters have no event to wait on
+        while sum(r.task_id == task_id for r in fake.requests) <= more_than:
             await asyncio.sleep(0.002)
 
 
@@ -136,7 +136,7 @@ async def test_a_slow_consumer_still_gets_every_change_in_order(
                 fake.complete(task.id)
                 # The stream polls on while its consumer is busy: latest follows.
                 with anyio.fail_after(5):
-                    while task.status is not TaskStatus.COMPLETED:  # noqa: ASYNC110 - see above
+                    while task.status is not TaskStatus.COMPLETED:
                         await asyncio.sleep(0.002)
     assert seen == ["queued", "processing", "upscaling", "completed"]
 

@@ -1,0 +1,159 @@
+"""Cancelling or closing at the wrong moment never drops a paid task or leaks a foreign error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from starvideos_async import (
+    AsyncStarVideos,
+    ClientClosedError,
+    PollPolicy,
+    ServerError,
+    StarVideosError,
+    SubmitManyError,
+    Video,
+    VideoRequest,
+)
+from starvideos_async.testing import FakeStarVideos, Fault
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeStarVideos]:
+    async with FakeStarVideos(time_scale=0.001) as service:
+        yield service
+
+
+async def test_cancelled_submit_keeps_the_task_the_service_created(
+    fake: FakeStarVideos, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.inject(Fault.delay(0.2, when="after"), "create")
+    client = fake.client()
+    submit = asyncio.ensure_future(client.submit("a fox"))
+    while fake.created == 0:
+        await asyncio.sleep(0.005)
+    submit.cancel()  # the create is on the wire: the task exists already
+    with pytest.raises(asyncio.CancelledError):
+        await submit
+    with caplog.at_level(logging.WARNING, logger="starvideos_async"):
+        await client.aclose()  # lets the answer arrive
+    (task,) = client.orphaned_tasks
+    (task_id,) = fake.tasks
+    assert task.id == task_id
+    assert task_id in caplog.text
+
+
+async def test_submit_many_cut_short_by_a_timeout_loses_no_created_id(
+    fake: FakeStarVideos,
+) -> None:
+    fake.inject(Fault.delay(0.05, when="after"), "create", times=None)
+    client = fake.client(max_concurrency=4)
+    requests = [VideoRequest(prompt=f"p{i}") for i in range(40)]
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(client.submit_many(requests), 0.12)
+    await client.aclose()
+    assert fake.created > 0
+    assert {t.id for t in client.orphaned_tasks} == set(fake.tasks)
+
+
+async def test_closing_the_client_under_queued_requests_raises_only_sdk_errors(
+    fake: FakeStarVideos,
+) -> None:
+    fake.inject(Fault.delay(0.1), "status", times=None)
+    client = fake.client(max_concurrency=1)
+    task = fake.create_task()
+    calls = [asyncio.ensure_future(client.retrieve(task.id)) for _ in range(3)]
+    await asyncio.sleep(0.03)  # one on the wire, two waiting for the only slot
+    await client.aclose()
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(o, (Video, StarVideosError)) for o in outcomes), outcomes
+    assert any(isinstance(o, ClientClosedError) for o in outcomes)
+
+
+async def test_submit_many_during_aclose_reports_every_created_task(
+    fake: FakeStarVideos,
+) -> None:
+    fake.inject(Fault.delay(0.02, when="after"), "create", times=None)
+    client = fake.client(max_concurrency=2)
+    submit = asyncio.ensure_future(
+        client.submit_many([VideoRequest(prompt=f"p{i}") for i in range(20)])
+    )
+    while fake.created < 4:
+        await asyncio.sleep(0.005)
+    await client.aclose()
+    with pytest.raises(SubmitManyError) as info:
+        await submit
+    assert {t.id for t in info.value.tasks} == set(fake.tasks)
+    assert all(isinstance(e, ClientClosedError) for e in info.value.errors.values())
+
+
+async def test_generate_names_the_task_when_its_wait_is_cancelled(
+    fake: FakeStarVideos, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.auto_advance = False  # never finishes
+    async with fake.client(poll_policy=PollPolicy.fixed(0.01)) as client:
+        with (
+            caplog.at_level(logging.WARNING, logger="starvideos_async"),
+            pytest.raises(TimeoutError),
+        ):
+            await asyncio.wait_for(client.generate("a fox"), 0.1)
+    (task_id,) = fake.tasks
+    assert f"task {task_id} still runs" in caplog.text
+
+
+async def test_a_custom_fetchers_own_transient_error_is_retried(fake: FakeStarVideos) -> None:
+    failures = iter([OSError("database connection reset")])
+
+    async with fake.client(poll_policy=PollPolicy.fixed(0.005)) as client:
+
+        async def from_database(task_id: str) -> Video:
+            error = next(failures, None)
+            if error is not None:
+                raise error
+            return await client.retrieve(task_id)
+
+        task = await client.submit("a fox")
+        video = await task.wait(status_fetcher=from_database, timeout=10)
+    assert video.is_completed
+
+
+async def test_a_custom_fetcher_error_surfaces_as_itself_after_the_retries(
+    fake: FakeStarVideos,
+) -> None:
+    async def broken(task_id: str) -> Video:
+        raise OSError("database is down")
+
+    async with fake.client(poll_policy=PollPolicy.fixed(0.005), max_retries=1) as client:
+        task = client.task(fake.create_task().id)
+        with pytest.raises(OSError, match="database is down"):
+            await task.wait(status_fetcher=broken, timeout=10)
+
+
+async def test_a_huge_gateway_error_page_stays_a_retryable_server_error(
+    fake: FakeStarVideos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    monkeypatch.setattr("starvideos_async._retry.sleep", no_wait)
+    page = b"<html><title>502 Bad Gateway</title>" + b"x" * 2_000_000 + b"</html>"
+    fake.inject(Fault.status(502, body=page, content_type="text/html"), "status", times=5)
+    async with fake.client(max_response_bytes=1024 * 1024, max_retries=1) as client:
+        task = fake.create_task()
+        with pytest.raises(ServerError) as info:
+            await client.retrieve(task.id)
+    assert info.value.status_code == 502
+    assert "502 Bad Gateway" in str(info.value)
+    assert fake.counters["status"] == 2  # retried once, as a 5xx should be
+
+
+async def test_client_used_with_a_closed_session_gives_a_clear_error() -> None:
+    async with FakeStarVideos() as fake:
+        client = fake.client()
+        await client.aclose()
+        with pytest.raises(ClientClosedError):
+            await client.submit("a fox")
+        assert isinstance(client, AsyncStarVideos)
