@@ -5,29 +5,26 @@ Two TCP sites: the API (``POST /kyyReactApiServer/v1/starvideos/videos``,
 the file host that serves finished videos. A task's status is computed from the clock on
 each query (no timer per task), so 100,000 tasks cost little. Everything random derives
 from ``seed``. The public face of this module is :mod:`starvideos_async.testing`.
+
+This module is the server and its controls: lifecycle, routing, request handlers,
+recording, the clock, manual control. Tasks, recorded requests and the create-body rules
+are in ``_fake_models``, the file host's answers and video bytes in ``_fake_files``,
+faults in ``_fake_faults``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
-import enum
 import functools
-import hashlib
-import heapq
 import json
 import random
-import struct
 import time
-from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
 from aiohttp import web
-from multidict import CIMultiDict
 from yarl import URL
 
 from ._fake_faults import (
@@ -39,7 +36,21 @@ from ._fake_faults import (
     drop,
     error_json,
     pick_fault,
-    send_then_drop,
+)
+from ._fake_files import VideoFiles
+from ._fake_models import (
+    _MODEL,
+    BASE_PATH,
+    DurationSampler,
+    FakeTask,
+    RecordedRequest,
+    RequestLog,
+    _Checked,
+    _digest,
+    _draw_task,
+    _Reply,
+    _Unset,
+    _validate,
 )
 
 if TYPE_CHECKING:
@@ -51,138 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BASE_PATH", "DurationSampler", "FakeStarVideos", "FakeTask", "RecordedRequest"]
 
-#: The documented path prefix; part of ``FakeStarVideos.base_url``.
-BASE_PATH = "/kyyReactApiServer"
-#: ``(rng, request_json) -> (queued_seconds, processing_seconds)``, in simulated seconds.
-DurationSampler = Callable[[random.Random, Mapping[str, Any]], "tuple[float, float]"]
-
-_MODEL = "starvideos_v3"
-_RATIOS = frozenset({"16:9", "9:16"})
 _JSON = "application/json"
-_CHUNK = 64 * 1024
-_ENDPOINTS: tuple[Endpoint, ...] = ("create", "status", "file", "other")
-_FAILURES = (
-    "content moderation: the prompt was rejected",
-    "generation failed: internal model error",
-    "image could not be fetched: the URL is not publicly reachable",
-)
-#: A plausible 32-byte ``ftyp`` box (isom, minor 0x200, isom/iso2/avc1/mp41).
-_FTYP = struct.pack(">I4s4sI16s", 32, b"ftyp", b"isom", 0x200, b"isomiso2avc1mp41")
-_JITTER = tuple(i / 100 for i in range(20))  # actualDuration - duration: 0.00 .. 0.19
-_Reply = tuple[int, bytes, object]  # status, body, JSON data (for wrong_types)
-
-
-class _Unset(enum.Enum):
-    UNSET = enum.auto()
-
-
-def _digest(kind: str, seed: int, name: object = "") -> bytes:
-    return hashlib.blake2b(f"{kind}:{seed}:{name}".encode(), digest_size=32).digest()
-
-
-def _xml_error(status: int, code: str, message: str) -> web.Response:
-    body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    return web.Response(status=status, text=body, content_type="application/xml")
-
-
-@attrs.define(eq=False)
-class FakeTask:
-    """One task of the fake service; change it through the ``FakeStarVideos`` methods.
-
-    Attributes:
-        id: The task id, ``video_starvideos_<digits>``.
-        number: Its creation index on this fake (0-based).
-        created: Unix seconds at creation (the wire ``created``).
-        model: The model requested.
-        prompt: The prompt requested.
-        duration: The duration requested (or the default 5).
-        ratio: The ratio requested (or the default ``16:9``).
-        images: The images the service uses (at most the first 2).
-        request: The JSON body of the create request, as received.
-        created_at: The simulated clock at creation.
-        queued_seconds: Simulated seconds spent ``queued``.
-        processing_seconds: Simulated seconds spent ``processing``.
-        fails: Whether the timeline ends in ``failed`` (drawn from ``failure_rate``).
-        error_message: The error text it fails with.
-        actual_duration: The ``actualDuration`` reported when completed.
-        token: The query token of its file URL.
-        pinned_status: A status set by hand, overriding the timeline.
-        pinned_error: The error text set by ``fail()``.
-        held: Never reaches a terminal status on its own while set.
-        overrides: Wire fields forced into query answers (``set_fields``).
-        omitted: Wire fields left out of query answers (``omit_fields``).
-        expired_status: What the file host answers instead of the file (``expire``).
-    """
-
-    id: str
-    number: int
-    created: int
-    model: str
-    prompt: str
-    duration: int
-    ratio: str
-    images: tuple[str, ...]
-    request: dict[str, Any]
-    created_at: float
-    queued_seconds: float
-    processing_seconds: float
-    fails: bool
-    error_message: str
-    actual_duration: float
-    token: str
-    pinned_status: str | None = None
-    pinned_error: str | None = None
-    held: bool = False
-    overrides: dict[str, Any] = attrs.Factory(dict)
-    omitted: tuple[str, ...] = ()
-    expired_status: int | None = None
-
-    def status_at(self, sim_now: float) -> str:
-        """The wire status at ``sim_now`` (simulated seconds on the fake's clock)."""
-        if self.pinned_status is not None:
-            return self.pinned_status
-        elapsed = sim_now - self.created_at
-        if elapsed < self.queued_seconds:
-            return "queued"
-        if self.held or elapsed < self.queued_seconds + self.processing_seconds:
-            return "processing"
-        return "failed" if self.fails else "completed"
-
-
-@attrs.define(eq=False)
-class RecordedRequest:
-    """One request the fake service saw (API or file host).
-
-    Attributes:
-        method: The HTTP method.
-        path: The URL path, without the query string.
-        query: The raw query string.
-        host: The ``Host`` the request was sent to (``127.0.0.1:<port>``).
-        endpoint: ``"create"``, ``"status"``, ``"file"`` or ``"other"``.
-        headers: A case-insensitive copy of the request headers (a ``CIMultiDict``:
-            ``"authorization" in rec.headers`` holds whatever case was sent).
-        started: ``time.monotonic()`` when the handler started.
-        body: The raw body (read on ``create`` only).
-        json: The parsed JSON body of a ``create``, or ``None``.
-        task_id: The task created (``create``) or asked about (``status``, ``file``).
-        status: The HTTP status answered; ``None`` when the connection was dropped first.
-        fault: The injected fault that shaped the answer, if any.
-        ended: ``time.monotonic()`` when the handler returned.
-    """
-
-    method: str
-    path: str
-    query: str
-    host: str
-    endpoint: Endpoint
-    headers: CIMultiDict[str]
-    started: float
-    body: bytes = b""
-    json: Any = None
-    task_id: str | None = None
-    status: int | None = None
-    fault: Fault | None = None
-    ended: float | None = None
 
 
 class FakeStarVideos:
@@ -264,7 +144,7 @@ class FakeStarVideos:
         self._id_base = 1_000_000_000 + int.from_bytes(_digest("ids", seed)[:8], "big") % (
             8_000_000_000
         )
-        self._block: memoryview | None = None
+        self._videos = VideoFiles()
         self._fault_rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
         self._faults: list[InjectedFault] = []
         self._runners: list[web.AppRunner] = []
@@ -272,9 +152,7 @@ class FakeStarVideos:
         self._closed = False
         self._origins: list[URL] = []
         self._file_prefix = ""  # set by start(): the video_url up to the file name
-        self._in_flight: dict[str, int] = dict.fromkeys(_ENDPOINTS, 0)
-        self._api_in_flight = 0
-        self.reset_stats()
+        self._log = RequestLog()
 
     # -- lifecycle and addresses -------------------------------------------------------
 
@@ -390,32 +268,33 @@ class FakeStarVideos:
 
     # -- statistics ----------------------------------------------------------------------
 
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request seen, in arrival order (unless ``record_requests=False``)."""
+        return self._log.requests
+
+    @property
+    def counters(self) -> Counter[str]:
+        """Requests per endpoint, faulted ones included; missing keys read as 0."""
+        return self._log.counters
+
     def reset_stats(self) -> None:
         """Forget recorded requests, counters, arrival times and in-flight peaks."""
-        #: Every request seen, in arrival order (unless ``record_requests=False``).
-        self.requests: list[RecordedRequest] = []
-        #: Requests per endpoint, faulted ones included; missing keys read as 0.
-        self.counters: Counter[str] = Counter()
-        self._arrivals: dict[str, array[float]] = {e: array("d") for e in _ENDPOINTS}
-        # Requests running now still count (and will end): peaks restart from them.
-        self._peak = dict(self._in_flight)
-        self._api_peak = self._api_in_flight
+        self._log.reset()
 
     @property
     def max_in_flight(self) -> int:
         """The peak number of API requests (downloads excluded) handled at once."""
-        return self._api_peak
+        return self._log.api_peak
 
     @property
     def max_in_flight_by_endpoint(self) -> dict[str, int]:
         """The peak number of requests handled at once, per endpoint."""
-        return dict(self._peak)
+        return dict(self._log.peak)
 
     def arrival_times(self, endpoint: str = "any") -> list[float]:
         """The sorted ``time.monotonic()`` arrivals of ``endpoint`` (or ``"any"``)."""
-        if endpoint == "any":
-            return list(heapq.merge(*self._arrivals.values()))
-        return list(self._arrivals[endpoint])
+        return self._log.arrival_times(endpoint)
 
     def max_calls_in_window(self, endpoint: str = "status", window: float = 1.0) -> int:
         """The most requests of ``endpoint`` (or ``"any"``) arriving in any ``[t, t+window)``.
@@ -427,11 +306,7 @@ class FakeStarVideos:
         Returns:
             The maximum count.
         """
-        times = self.arrival_times(endpoint)
-        best = 0
-        for i, start in enumerate(times):
-            best = max(best, bisect.bisect_left(times, start + window, lo=i) - i)
-        return best
+        return self._log.max_calls_in_window(endpoint, window)
 
     # -- the clock and manual control ------------------------------------------------------
 
@@ -506,7 +381,7 @@ class FakeStarVideos:
         checked = _validate(body)
         if isinstance(checked, str):
             raise ValueError(checked)
-        return self._new_task(body, *checked)
+        return self._new_task(body, checked)
 
     def status_of(self, task_id: str, /) -> str:
         """The status a query for ``task_id`` would answer now."""
@@ -612,64 +487,10 @@ class FakeStarVideos:
 
         They start with an mp4 ``ftyp`` box; the task need not exist (any more).
         """
-        return b"".join(self._video_chunks(task_id, 0, self.video_size))
-
-    def _video_chunks(self, task_id: str, start: int, end: int) -> Iterator[bytes | memoryview]:
-        """Bytes ``[start, end)``: a per-id header, then a shared block rotated per id."""
         size = self.video_size
-        marker = _digest("video", self.seed, task_id)
-        mdat = min(max(size - len(_FTYP), 0), 0xFFFFFFFF)
-        header = _FTYP + struct.pack(">I4s", mdat, b"mdat") + marker[:16]
-        if start < len(header):
-            yield header[start : min(end, len(header))]
-            start = len(header)
-        if start >= end:
-            return
-        if self._block is None or len(self._block) != size:
-            rng = random.Random(self.seed)  # noqa: S311 - test data, not cryptography
-            self._block = memoryview(rng.randbytes(size))
-        shift = int.from_bytes(marker[16:24], "big") % size
-        while start < end:
-            j = (start + shift) % size
-            n = min(end - start, size - j, _CHUNK)
-            yield self._block[j : j + n]
-            start += n
+        return b"".join(self._videos.chunks(self.seed, size, task_id, 0, size))
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _begin(
-        self, request: web.Request, endpoint: Endpoint, api: bool
-    ) -> RecordedRequest | None:
-        now = time.monotonic()
-        self.counters[endpoint] += 1
-        self._arrivals[endpoint].append(now)
-        n = self._in_flight[endpoint] = self._in_flight[endpoint] + 1
-        if n > self._peak[endpoint]:
-            self._peak[endpoint] = n
-        if api:
-            self._api_in_flight += 1
-            self._api_peak = max(self._api_peak, self._api_in_flight)
-        if not self.record_requests:
-            return None
-        headers = request.headers.copy()
-        rec = RecordedRequest(
-            request.method,
-            request.path,
-            request.query_string,
-            request.host,
-            endpoint,
-            headers,
-            now,
-        )
-        self.requests.append(rec)
-        return rec
-
-    def _end(self, rec: RecordedRequest | None, endpoint: Endpoint, api: bool) -> None:
-        self._in_flight[endpoint] -= 1
-        if api:
-            self._api_in_flight -= 1
-        if rec is not None:
-            rec.ended = time.monotonic()
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep; False when the fake started closing meanwhile."""
@@ -679,40 +500,20 @@ class FakeStarVideos:
             await asyncio.wait_for(closing.wait(), seconds)
         return not closing.is_set()
 
-    def _new_task(
-        self,
-        body: dict[str, Any],
-        prompt: str,
-        model: str,
-        duration: int,
-        ratio: str,
-        images: tuple[str, ...],
-    ) -> FakeTask:
+    def _new_task(self, body: dict[str, Any], checked: _Checked) -> FakeTask:
         number = self.created
         task_id = f"video_starvideos_{self._id_base + number}"
-        h = _digest("task", self.seed, task_id)
-        if self.duration_sampler is not None:
-            rng = random.Random(int.from_bytes(h[24:], "big"))  # noqa: S311 - test data
-            queued, processing = self.duration_sampler(rng, body)
-        else:
-            queued, processing = self.queued_seconds, self.processing_seconds
-        task = FakeTask(
-            id=task_id,
-            number=number,
-            created=int(time.time()),
-            model=model,
-            prompt=prompt,
-            duration=duration,
-            ratio=ratio,
-            images=images,
-            request=body,
+        sampler = self.duration_sampler
+        timeline = (self.queued_seconds, self.processing_seconds) if sampler is None else sampler
+        task = _draw_task(
+            task_id,
+            number,
+            body,
+            checked,
+            seed=self.seed,
             created_at=self.sim_now(),
-            queued_seconds=queued,
-            processing_seconds=processing,
-            fails=int.from_bytes(h[:8], "big") < self._fail_below,
-            error_message=_FAILURES[h[16] % len(_FAILURES)],
-            actual_duration=duration + _JITTER[h[8] % 20],
-            token=h[17:25].hex(),
+            fail_below=self._fail_below,
+            timeline=timeline,
         )
         self.tasks[task_id] = task
         self.created = number + 1
@@ -756,7 +557,7 @@ class FakeStarVideos:
         checked = _validate(payload)
         if isinstance(checked, str):
             return 400, error_json(400, checked), None
-        task = self._new_task(payload, *checked)
+        task = self._new_task(payload, checked)
         if rec is not None:
             rec.task_id = task.id
         data = {"id": task.id, "object": "video", "created": task.created, "model": task.model}
@@ -779,7 +580,7 @@ class FakeStarVideos:
         return await self._api(request, "status")
 
     async def _api(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-        rec = self._begin(request, endpoint, api=True)
+        rec = self._log.begin(request, endpoint, True, self.record_requests)
         try:
             work: Callable[[], _Reply]
             if endpoint == "create":
@@ -810,10 +611,10 @@ class FakeStarVideos:
                 rec.status = status
             return web.Response(status=status, body=raw, content_type=_JSON)
         finally:
-            self._end(rec, endpoint, api=True)
+            self._log.end(rec, endpoint, True)
 
     async def _on_file(self, request: web.Request) -> web.StreamResponse:
-        rec = self._begin(request, "file", api=False)
+        rec = self._log.begin(request, "file", False, self.record_requests)
         try:
             name = request.match_info["name"]
             task_id = name.removesuffix(".mp4")
@@ -835,39 +636,13 @@ class FakeStarVideos:
                     if rec is not None:
                         rec.status = fault.code
                     return canned_response(fault, None, None)
-            resp = await self._serve_file(request, name, task_id, limit)
+            task = self.tasks.get(task_id)
+            resp = await self._videos.serve(request, name, task, self.seed, self.video_size, limit)
             if rec is not None:
                 rec.status = resp.status
             return resp
         finally:
-            self._end(rec, "file", api=False)
-
-    async def _serve_file(
-        self, request: web.Request, name: str, task_id: str, limit: int | None
-    ) -> web.StreamResponse:
-        task = self.tasks.get(task_id)
-        if "Authorization" in request.headers:  # as presigned-URL hosts (S3) answer
-            return _xml_error(400, "InvalidArgument", "Only one auth mechanism allowed")
-        if task is None or not name.endswith(".mp4"):
-            return _xml_error(404, "NoSuchKey", "The specified key does not exist.")
-        if task.expired_status is not None:
-            return _xml_error(task.expired_status, "AccessDenied", "Request has expired")
-        if request.query.get("token") != task.token:
-            return _xml_error(403, "AccessDenied", "Invalid or missing token")
-        size = self.video_size
-        etag = f'"{task.token}-{size}"'
-        headers = {"Content-Type": "video/mp4", "Accept-Ranges": "bytes", "ETag": etag}
-        status, start, end = 200, 0, size
-        wanted = None
-        if "Range" in request.headers and request.headers.get("If-Range", etag) == etag:
-            wanted = _parse_range(request.headers["Range"], size)
-        if wanted == "unsatisfiable":
-            return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
-        if wanted is not None:
-            status, (start, end) = 206, wanted
-            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-        chunks = self._video_chunks(task_id, start, end)
-        return await send_then_drop(request, status, headers, end - start, chunks, limit)
+            self._log.end(rec, "file", False)
 
     async def _on_other_api(self, request: web.Request) -> web.StreamResponse:
         return self._other(request, api=True)
@@ -876,58 +651,9 @@ class FakeStarVideos:
         return self._other(request, api=False)
 
     def _other(self, request: web.Request, *, api: bool) -> web.StreamResponse:
-        rec = self._begin(request, "other", api=api)
+        rec = self._log.begin(request, "other", api, self.record_requests)
         if rec is not None:
             rec.status = 404
-        self._end(rec, "other", api=api)
+        self._log.end(rec, "other", api)
         message = f"no route for {request.method} {request.path}"
         return web.Response(status=404, body=error_json(404, message), content_type=_JSON)
-
-
-def _validate(payload: object) -> str | tuple[str, str, int, str, tuple[str, ...]]:
-    """Check a create body as the docs say: an error message, or the normalised fields."""
-    if not isinstance(payload, dict):
-        return "the request body must be a JSON object"
-    prompt = payload.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        return "prompt is required and must be a non-empty string"
-    model = payload.get("model")
-    if model != _MODEL:
-        return f"model must be {_MODEL!r}"
-    duration = payload.get("duration")
-    if duration is None:
-        duration = 5
-    elif type(duration) is not int or not 3 <= duration <= 15:
-        return "duration must be an integer between 3 and 15"
-    ratio = payload.get("ratio")
-    if ratio is None:
-        ratio = "16:9"
-    elif ratio not in _RATIOS:
-        return "ratio must be '16:9' or '9:16'"
-    images = payload.get("images")
-    if images is None:
-        images = []
-    elif not isinstance(images, list) or not all(isinstance(i, str) for i in images):
-        return "images must be an array of URL strings"
-    return prompt, model, duration, ratio, tuple(images[:2])
-
-
-def _parse_range(value: str, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
-    """One ``bytes=`` range as ``(start, end)``, unsatisfiable, or ``None`` (ignore it)."""
-    unit, _, spec = value.partition("=")
-    first, dash, last = spec.strip().partition("-")
-    if unit.strip().lower() != "bytes" or not dash or "," in spec:
-        return None
-    if not (first.isdigit() or not first) or not (last.isdigit() or not last):
-        return None
-    if not first:
-        if not last:
-            return None
-        suffix = int(last)
-        return (max(size - suffix, 0), size) if suffix and size else "unsatisfiable"
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        return "unsatisfiable"
-    return start, min(int(last) + 1, size) if last else size
