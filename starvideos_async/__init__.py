@@ -15,7 +15,6 @@ Everything public is exported here; modules whose names start with ``_`` are pri
 
 from ._client import AsyncStarVideos, SubmitManyError
 from ._config import DEFAULT_BASE_URL, Timeout
-from ._download import ProgressCallback
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -37,7 +36,7 @@ from ._errors import (
     TaskTimeoutError,
 )
 from ._limiter import Limiter
-from ._models import ModelSpec, TaskStatus, Video, VideoRequest
+from ._models import ModelSpec, ProgressCallback, TaskStatus, Video, VideoRequest
 from ._poll_policy import AdaptivePollPolicy, FixedPollPolicy, PollPolicy
 from ._polling import StatusCallback, StatusFetcher
 from ._retry import RetryPolicy

@@ -16,13 +16,12 @@ from urllib.parse import quote
 import aiohttp
 import anyio
 
-from . import _download, _retry
+from . import _retry
 from ._config import Timeout, resolve_api_key, resolve_base_url
-from ._download import ProgressCallback
 from ._errors import InvalidRequestError, StarVideosError, TaskFailedError, TaskTimeoutError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport
 from ._limiter import Limiter, RateGate, default_limiter
-from ._models import Video, VideoRequest
+from ._models import ProgressCallback, Video, VideoRequest
 from ._polling import PollPolicy, Scheduler, StatusCallback, StatusFetcher
 from ._serde import request_body, structure_video
 from ._task import AsCompleted, Outcomes, VideoTask
@@ -413,6 +412,8 @@ class AsyncStarVideos:
             overwrite: Replace an existing file instead of raising ``FileExistsError``.
             on_progress: Called with ``(bytes_done, bytes_total_or_None)`` as data arrives.
         """
+        from . import _download  # late: most programs never download
+
         return await _download.download(
             self, video_or_task, dest, overwrite=overwrite, on_progress=on_progress
         )

@@ -35,7 +35,6 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Final
 
@@ -58,7 +57,7 @@ from ._errors import (
     TaskFailedError,
 )
 from ._http import _translate
-from ._models import Video
+from ._models import ProgressCallback, Video
 from ._task import VideoTask
 from ._version import __version__
 
@@ -73,9 +72,6 @@ __all__ = [
     "resolve_destination",
     "safe_filename",
 ]
-
-#: Called with ``(bytes_done, bytes_total)``; ``bytes_total`` is ``None`` when unknown.
-ProgressCallback = Callable[[int, "int | None"], "Awaitable[object] | object"]
 
 logger: Final = logging.getLogger("starvideos_async")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -16,7 +16,10 @@ from yarl import URL
 
 from ._errors import InvalidRequestError
 
-__all__ = ["MODELS", "ModelSpec", "TaskStatus", "Video", "VideoRequest"]
+__all__ = ["MODELS", "ModelSpec", "ProgressCallback", "TaskStatus", "Video", "VideoRequest"]
+
+#: Called with ``(bytes_done, bytes_total_or_None)`` as a download progresses.
+ProgressCallback = Callable[[int, "int | None"], "Awaitable[object] | object"]
 
 
 class TaskStatus(str, enum.Enum):

@@ -25,6 +25,7 @@ Lifetimes, which is where the races hide:
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
@@ -249,8 +250,8 @@ class Scheduler:
         entry.token += 1
         entry.due = due
         heapq.heappush(self._heap, (due, next(self._seq), entry.token, entry))
-        if due < self._sleep_until:
-            self._wake()
+        if due < self._sleep_until and not self._blocked:
+            self._wake()  # a blocked driver is woken by the call that frees a slot
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -380,15 +381,16 @@ class Scheduler:
         call = loop.create_task(self._call(entry))
         entry.call = call
         self._calls.add(call)
-        call.add_done_callback(self._calls.discard)
-        call.add_done_callback(lambda call: self._call_over(entry, call))
+        # One done-callback, not two: each costs a loop handle and a turn per call.
+        call.add_done_callback(functools.partial(self._call_over, entry))
 
     def _call_over(self, entry: _Entry, call: asyncio.Task[None]) -> None:
-        """Release the call's slot, unless its coroutine did already.
+        """Forget the call, and release its slot unless its coroutine did already.
 
         A task cancelled before its first step never runs its coroutine (no ``try``,
         no ``finally``): this done-callback is the one place sure to run.
         """
+        self._calls.discard(call)
         if entry.call is not call:
             return
         entry.call = None
@@ -416,20 +418,38 @@ class Scheduler:
         # Not in a finally: a cancelled call leaves this to _call_over.
         entry.call = None
         self._in_flight -= 1
-        if self._blocked:
-            self._wake()
-        if not entry.live:
-            return  # abandoned while in flight
         try:
-            if isinstance(outcome, BaseException):
-                self._failed(entry, outcome)
-            else:
-                self._delivered(entry, outcome)
-        except Exception as exc:  # a policy raised: end these waits with its error
-            if entry.subscribers:
-                self._end(entry, exc)
-            else:
-                self._drop(entry)
+            if not entry.live:
+                return  # abandoned while in flight
+            try:
+                if isinstance(outcome, BaseException):
+                    self._failed(entry, outcome)
+                else:
+                    self._delivered(entry, outcome)
+            except Exception as exc:  # a policy raised: end these waits with its error
+                if entry.subscribers:
+                    self._end(entry, exc)
+                else:
+                    self._drop(entry)
+        finally:
+            if self._blocked:
+                self._refill()
+
+    def _refill(self) -> None:
+        """Start the calls that are due in the freed slots, without waking the driver.
+
+        The driver only wakes when nothing more is due: it then plans its next sleep.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._in_flight < self._max_in_flight and not self._closed:
+            entry, due = self._next_due()
+            if entry is None or max(due, self._gate.paused_until) > now:
+                self._wake()
+                return
+            heapq.heappop(self._heap)
+            entry.due = None
+            self._start_call(loop, entry)
 
     def _failed(self, entry: _Entry, error: BaseException) -> None:
         if isinstance(error, StarVideosError):

@@ -59,6 +59,20 @@ converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(float, _strict_float)
 converter.register_structure_hook(TaskStatus | str, _status)
+
+
+def _or_none(strict: Any) -> Any:
+    def structure(value: object, _: object) -> Any:
+        return None if value is None else strict(value, _)
+
+    return structure
+
+
+# Direct hooks for the optional fields: cattrs' generic Optional hook dispatches again
+# on every call.
+converter.register_structure_hook(str | None, _or_none(_strict_str))
+converter.register_structure_hook(int | None, _or_none(_strict_int))
+converter.register_structure_hook(float | None, _or_none(_strict_float))
 converter.register_structure_hook_func(
     lambda cls: cls == Mapping[str, Any], lambda value, _: value
 )
@@ -138,12 +152,13 @@ def structure_video(data: object) -> Video:
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     err = data.get("error")
-    if isinstance(err, Mapping) or ("id" not in data and error_message(data)):
+    # Decoded JSON: a nested object is a dict (a plain type check, not the Mapping ABC).
+    if isinstance(err, dict) or ("id" not in data and error_message(data)):
         raise ValueError(f"the service answered with an error: {error_message(data)}")
     extra = {k: v for k, v in data.items() if k not in _KNOWN_FIELDS}
     fields = dict(data)
     fields[_EXTRA_KEY] = extra
-    video: Video = converter.structure(fields, Video)
+    video: Video = _structure_video_fields(fields)  # the registered hook, no dispatch
     if not video.id:
         raise ValueError("the task id is empty")
     try:

@@ -1,0 +1,463 @@
+"""One benchmark client run, in a fresh process: ``python benchmarks/clients.py SPEC_JSON``.
+
+``run.py`` starts this once per measurement and reads one JSON line of results from
+stdout. The spec says which workload and which client:
+
+- ``throughput``: ``kind`` is ``sdk``, ``aiohttp`` (a hand-written loop, our physical
+  limit) or ``httpx`` (the same loop on httpx); ``sdk-per-task`` and ``sdk-direct``
+  (the transport without the scheduler) split the SDK's cost. N tasks, each one create
+  then status queries until a terminal status (the per-poll fake makes that exactly
+  three), at ``concurrency`` requests in flight.
+- ``polling``: the SDK with one poll policy (``default``, ``fixed:SECONDS``), every
+  time parameter multiplied by ``scale``; tasks submitted at a steady pace, each awaited
+  with ``task.wait()``; the moment each wait returns.
+- ``scale``: the SDK awaiting every given task id at once (``wait_all``) under a
+  status-rate cap; RSS sampled while they are awaited.
+
+Timing: ``resource.getrusage`` (user + system CPU of this process) and
+``time.perf_counter`` around the workload only, after imports. ``ru_maxrss`` is the peak
+RSS of the whole process. A ``"profile"`` of ``"cprofile:PATH"`` (CPU time) or
+``"pyinstrument:PATH"`` in the spec profiles the workload (throughput only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import gc
+import json
+import resource
+import sys
+import time
+from array import array
+from typing import Any
+
+# The throughput body, the same for every client: the SDK's defaults made explicit.
+BODY = {"prompt": "a red kite over the sea, slow pan", "model": "starvideos_v3"}
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_bytes() -> int:
+    # Linux reports kilobytes, macOS bytes.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except OSError:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+
+
+# -- throughput: three clients ---------------------------------------------------------
+
+
+async def aiohttp_loop(spec: dict[str, Any]) -> int:
+    """The hand-written aiohttp loop: what a careful user writes without an SDK."""
+    import aiohttp
+
+    base, n, concurrency = spec["base_url"], spec["tasks"], spec["concurrency"]
+    headers = {"Authorization": f"Bearer {spec['api_key']}"}
+    create_url = f"{base}/v1/starvideos/videos"
+    result_url = f"{base}/v1/result/"
+    requests = 0
+    pending = iter(range(n))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def worker() -> None:
+            nonlocal requests
+            for _ in pending:
+                async with session.post(create_url, json=BODY) as response:
+                    response.raise_for_status()
+                    task = json.loads(await response.read())
+                requests += 1
+                status = task["status"]
+                while status not in TERMINAL:
+                    async with session.get(result_url + task["id"]) as response:
+                        response.raise_for_status()
+                        status = json.loads(await response.read())["status"]
+                    requests += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return requests
+
+
+async def httpx_loop(spec: dict[str, Any]) -> int:
+    """The same loop on httpx."""
+    import httpx
+
+    base, n, concurrency = spec["base_url"], spec["tasks"], spec["concurrency"]
+    headers = {"Authorization": f"Bearer {spec['api_key']}"}
+    create_url = f"{base}/v1/starvideos/videos"
+    result_url = f"{base}/v1/result/"
+    requests = 0
+    pending = iter(range(n))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60.0) as client:
+
+        async def worker() -> None:
+            nonlocal requests
+            for _ in pending:
+                response = await client.post(create_url, json=BODY)
+                response.raise_for_status()
+                task = response.json()
+                requests += 1
+                status = task["status"]
+                while status not in TERMINAL:
+                    response = await client.get(result_url + task["id"])
+                    response.raise_for_status()
+                    status = response.json()["status"]
+                    requests += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return requests
+
+
+def _no_delay_policy() -> Any:
+    from starvideos_async import PollPolicy
+
+    class NoDelay(PollPolicy):
+        """Poll again at once: ``fixed()`` refuses 0, a subclass may return it."""
+
+        def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
+            return 0.0
+
+    return NoDelay()
+
+
+async def sdk_batch(spec: dict[str, Any]) -> int:
+    """The SDK as the docs show it for a batch: ``submit_many`` then ``wait_all``."""
+    from starvideos_async import AsyncStarVideos, VideoRequest
+
+    n, concurrency = spec["tasks"], spec["concurrency"]
+    async with AsyncStarVideos(
+        api_key=spec["api_key"],
+        base_url=spec["base_url"],
+        max_concurrency=concurrency,
+        poll_policy=_no_delay_policy(),
+    ) as client:
+        requests = [VideoRequest(prompt=BODY["prompt"]) for _ in range(n)]
+        tasks = await client.submit_many(requests)
+        videos = await client.wait_all(tasks)
+        assert len(videos) == n
+        assert all(v.video_url for v in videos)
+        status_calls = getattr(client._scheduler, "status_calls", 0)
+    return n + status_calls
+
+
+async def sdk_per_task(spec: dict[str, Any]) -> int:
+    """The SDK one task at a time per worker: ``submit`` then ``wait`` (64 workers)."""
+    from starvideos_async import AsyncStarVideos
+
+    n, concurrency = spec["tasks"], spec["concurrency"]
+    pending = iter(range(n))
+    async with AsyncStarVideos(
+        api_key=spec["api_key"],
+        base_url=spec["base_url"],
+        max_concurrency=concurrency,
+        poll_policy=_no_delay_policy(),
+    ) as client:
+
+        async def worker() -> None:
+            for _ in pending:
+                task = await client.submit(BODY["prompt"])
+                await task.wait()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        status_calls = getattr(client._scheduler, "status_calls", 0)
+    return n + status_calls
+
+
+async def sdk_direct(spec: dict[str, Any]) -> int:
+    """The SDK's transport without its scheduler: ``submit`` then ``retrieve`` in a loop.
+
+    Not how to use the SDK (``wait()`` is); it splits the SDK's cost between the HTTP
+    transport and the scheduler.
+    """
+    from starvideos_async import AsyncStarVideos
+
+    n, concurrency = spec["tasks"], spec["concurrency"]
+    pending = iter(range(n))
+    requests = 0
+    async with AsyncStarVideos(
+        api_key=spec["api_key"], base_url=spec["base_url"], max_concurrency=concurrency
+    ) as client:
+
+        async def worker() -> None:
+            nonlocal requests
+            for _ in pending:
+                task = await client.submit(BODY["prompt"])
+                video = task.latest
+                requests += 1
+                while video is None or not video.is_terminal:
+                    video = await client.retrieve(task.id)
+                    requests += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return requests
+
+
+THROUGHPUT = {
+    "sdk": sdk_batch,
+    "sdk-per-task": sdk_per_task,
+    "sdk-direct": sdk_direct,
+    "aiohttp": aiohttp_loop,
+    "httpx": httpx_loop,
+}
+
+
+# -- polling efficiency --------------------------------------------------------------
+
+
+#: AdaptivePollPolicy arguments in seconds (scaled), and the others (shares, counts).
+TIME_PARAMS = frozenset({"first_poll", "min_interval", "max_interval", "call_cost"})
+OTHER_PARAMS = frozenset({"catch", "jitter", "memory", "min_samples"})
+
+
+def scaled_policy(name: str, scale: float) -> Any:
+    """A poll policy with every time parameter multiplied by ``scale``.
+
+    ``default`` copies whatever ``PollPolicy.default()`` holds today, so the benchmark
+    follows changes to the defaults; only the time parameters are scaled (``catch``,
+    ``jitter``, sample counts are shares and counts).
+    """
+    from starvideos_async import AdaptivePollPolicy, PollPolicy
+
+    if name.startswith("fixed:"):
+        return PollPolicy.fixed(float(name.partition(":")[2]) * scale)
+    if name != "default":
+        raise ValueError(f"unknown policy {name!r}")
+    default = PollPolicy.default()
+    if not isinstance(default, AdaptivePollPolicy):
+        raise TypeError(f"PollPolicy.default() is a {type(default).__name__}: teach me")
+    import inspect
+
+    kwargs: dict[str, Any] = {}
+    for param in inspect.signature(AdaptivePollPolicy).parameters:
+        if param == "seed":
+            continue
+        if param not in TIME_PARAMS | OTHER_PARAMS:
+            raise TypeError(f"AdaptivePollPolicy({param}=...) is new: is it in seconds?")
+        value = getattr(default, param)
+        kwargs[param] = value * scale if param in TIME_PARAMS else value
+    return AdaptivePollPolicy(seed=7, **kwargs)
+
+
+async def polling(spec: dict[str, Any]) -> dict[str, Any]:
+    from starvideos_async import AsyncStarVideos
+
+    n, gap = spec["tasks"], spec["gap"]
+    policy = scaled_policy(spec["policy"], spec["scale"])
+    returned: dict[str, float] = {}
+    ids: list[str] = [""] * n  # in arrival order
+    async with AsyncStarVideos(
+        api_key=spec["api_key"],
+        base_url=spec["base_url"],
+        max_concurrency=spec["concurrency"],
+        poll_policy=policy,
+        timeout=60.0,
+    ) as client:
+
+        async def one(index: int) -> None:
+            task = await client.submit(BODY["prompt"])
+            ids[index] = task.id
+            await task.wait()
+            returned[task.id] = time.monotonic()
+
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        waits = []
+        for i in range(n):
+            delay = start + i * gap - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            waits.append(asyncio.ensure_future(one(i)))
+        await asyncio.gather(*waits)
+    return {"returned": returned, "ids": ids}
+
+
+# -- scale -----------------------------------------------------------------------------
+
+
+def after_first_pass_policy(tasks: int, rate: float) -> Any:
+    """Polls each task a second time just after the first pass over all ``tasks``.
+
+    The first pass goes at most at ``rate`` calls/s (the cap), slower if the client
+    cannot keep up: each answer re-estimates when the pass will end from the pace so
+    far. The fake releases the tasks at the end of the first pass, so a wait takes two
+    status calls (running, then completed), three for the few tasks answered early
+    while the pace was still unknown.
+    """
+    from starvideos_async import PollPolicy
+
+    class AfterFirstPass(PollPolicy):
+        def __init__(self) -> None:
+            self.answered = 0  # first answers so far
+            self.started: float | None = None
+
+        def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
+            now = time.monotonic()
+            if self.started is None:
+                self.started = now
+            if polls == 1:
+                self.answered += 1
+            elapsed = now - self.started
+            # The pace so far, once there is enough of it to tell; the cap before that.
+            pace = rate if elapsed < 2.0 else min(self.answered / elapsed, rate)
+            remaining = (tasks - self.answered) / pace
+            # A task seen running twice came before the end of the pass: wait again.
+            return max(remaining * 1.1 + 2.0, 1.0)
+
+    return AfterFirstPass()
+
+
+async def scale(spec: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+
+    from starvideos_async import AsyncStarVideos
+
+    ids: list[str] = spec["ids"]
+    # Request start times, client side (an aiohttp trace on a session we pass in; the
+    # SDK sends exactly as on its own session), to check the rate cap where it applies.
+    starts = array("d")
+
+    async def on_request_start(*_: object) -> None:
+        starts.append(time.monotonic())
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    connector = aiohttp.TCPConnector(limit=max(100, spec["concurrency"]))
+    session = aiohttp.ClientSession(connector=connector, trace_configs=[trace])
+    async with (
+        session,
+        AsyncStarVideos(
+            session=session,
+            api_key=spec["api_key"],
+            base_url=spec["base_url"],
+            max_concurrency=spec["concurrency"],
+            max_status_rate=spec["rate"],
+            poll_policy=after_first_pass_policy(len(ids), spec["rate"]),
+            timeout=60.0,
+        ) as client,
+    ):
+        await client.retrieve(ids[0])  # the session and its first connection exist
+        del starts[:]  # that retrieve does not pass the status gate: not part of the check
+        gc.collect()
+        baseline = rss_bytes()
+        samples: list[int] = []
+
+        async def sample() -> None:
+            while True:
+                samples.append(rss_bytes())
+                await asyncio.sleep(0.25)
+
+        cpu0, wall0 = cpu_seconds(), time.perf_counter()
+        sampler = asyncio.ensure_future(sample())
+        try:
+            tasks = [client.task(task_id) for task_id in ids]
+            videos = await client.wait_all(tasks)
+        finally:
+            sampler.cancel()
+        wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+        starts_in_window = max_in_window(list(starts), 1.0)
+        status_calls = getattr(client._scheduler, "status_calls", 0)
+        completed = sum(1 for v in videos if v.is_completed)
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "baseline_rss": baseline,
+        "max_sampled_rss": max(samples, default=baseline),
+        "peak_rss": peak_rss_bytes(),
+        "completed": completed,
+        "sdk_status_calls": status_calls,
+        "max_starts_in_1s": starts_in_window,
+    }
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most ``times`` (sorted) falling in any ``[t, t + window)``."""
+    best = 0
+    for i, start in enumerate(times):
+        best = max(best, bisect.bisect_left(times, start + window, lo=i) - i)
+    return best
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def _install_loop(name: str) -> None:
+    if name == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def _profiled(spec: dict[str, Any], coro_factory: Any) -> Any:
+    kind, _, path = spec["profile"].partition(":")
+    if kind == "cprofile":
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU, not wall: machines are shared
+        profiler.enable()
+        try:
+            return asyncio.run(coro_factory())
+        finally:
+            profiler.disable()
+            profiler.dump_stats(path)
+    if kind == "pyinstrument":
+        import pyinstrument
+
+        profiler = pyinstrument.Profiler(async_mode="disabled", interval=0.0005)
+        profiler.start()
+        try:
+            return asyncio.run(coro_factory())
+        finally:
+            profiler.stop()
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(profiler.output_text(unicode=False, show_all=False))
+    raise ValueError(f"unknown profiler {kind!r}")
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    _install_loop(spec.get("loop", "asyncio"))
+    workload = spec["workload"]
+    # Import what the client needs before the clock starts (import time is workload 4).
+    kind = spec.get("kind", "sdk")
+    __import__("starvideos_async" if kind.startswith("sdk") else kind)
+    if workload == "scale":  # the ids are the user's data: loaded before the baseline
+        with open(spec.pop("ids_file"), encoding="utf-8") as f:
+            spec["ids"] = json.load(f)
+    gc.collect()
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    if workload == "throughput":
+        run = THROUGHPUT[spec["kind"]]
+        if spec.get("profile"):
+            requests = _profiled(spec, lambda: run(spec))
+        else:
+            requests = asyncio.run(run(spec))
+        result: dict[str, Any] = {"client_requests": requests}
+    elif workload == "polling":
+        result = asyncio.run(polling(spec))
+    elif workload == "scale":
+        result = asyncio.run(scale(spec))
+    else:
+        raise ValueError(f"unknown workload {workload!r}")
+    result.setdefault("wall", time.perf_counter() - wall0)
+    result.setdefault("cpu", cpu_seconds() - cpu0)
+    result.setdefault("peak_rss", peak_rss_bytes())
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,761 @@
+"""Benchmarks of starvideos-async against a raw aiohttp loop and an httpx loop.
+
+Usage::
+
+    python benchmarks/run.py                      # every workload, full size
+    python benchmarks/run.py --quick              # a smoke run of everything, ~2 minutes
+    python benchmarks/run.py throughput --tasks 2000 --repeats 5
+    python benchmarks/run.py import scale --scale-tasks 20000
+    nox -s bench -- --quick                       # the same, in a nox venv
+
+The fake service runs in a process of its own (``fake_server.py``); every client run is
+a fresh process (``clients.py``); repeats are interleaved (A B C A B C ...); every table
+gives medians and ratios against the raw aiohttp loop measured in the same run. Results
+go to ``benchmarks/results/`` (JSON with every run, and the Markdown tables). See
+``benchmarks/README.md`` for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+WORKLOADS = ("throughput", "polling", "scale", "import")
+
+
+# -- processes -----------------------------------------------------------------------
+
+
+class Fake:
+    """The fake service's process and its stdin/stdout command channel."""
+
+    def __init__(self, *args: str) -> None:
+        command = [PYTHON, str(HERE / "fake_server.py"), *args]
+        self.process = subprocess.Popen(  # noqa: S603 - our own script, no shell
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        hello = self._read()
+        self.base_url: str = hello["base_url"]
+        self.api_key: str = hello["api_key"]
+
+    def _read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the fake service exited ({self.process.wait()})")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply
+
+    def command(self, cmd: str, **fields: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"cmd": cmd, **fields}) + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.write('{"cmd": "quit"}\n')
+            self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def fake_service(*args: str) -> Iterator[Fake]:
+    fake = Fake(*args)
+    try:
+        yield fake
+    finally:
+        fake.close()
+
+
+def start_client(spec: dict[str, Any]) -> subprocess.Popen[str]:
+    command = [PYTHON, str(HERE / "clients.py"), json.dumps(spec)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+
+
+#: Seconds a client run may take before it is killed (a hung wait must not hang the run).
+CLIENT_TIMEOUT = 900.0
+
+
+def finish_client(process: subprocess.Popen[str]) -> dict[str, Any]:
+    try:
+        out, _ = process.communicate(timeout=CLIENT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise RuntimeError(f"client run took over {CLIENT_TIMEOUT:g} s: killed") from None
+    if process.returncode != 0:
+        raise RuntimeError(f"client run failed (exit {process.returncode}): {out[-2000:]}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def measured_run(fake: Fake, spec: dict[str, Any]) -> dict[str, Any]:
+    """One client process against ``fake``: its own numbers plus the fake's side."""
+    before = fake.command("stats")
+    load = os.getloadavg()[0]
+    result = finish_client(start_client(spec))
+    after = fake.command("stats")
+    counters = {
+        key: after["counters"].get(key, 0) - before["counters"].get(key, 0)
+        for key in ("create", "status", "file", "other")
+    }
+    result["fake"] = {
+        "counters": counters,
+        "cpu": after["cpu"] - before["cpu"],
+        "rss": after["rss"],
+    }
+    result["loadavg"] = (load, os.getloadavg()[0])
+    return result
+
+
+# -- statistics and tables -----------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(value: object) -> str:
+        return value if isinstance(value, str) else f"{value}"
+
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join("---" if i == 0 else "---:" for i in range(len(headers))) + " |",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- workload 1: throughput ----------------------------------------------------------
+
+
+def throughput(args: argparse.Namespace) -> dict[str, Any]:
+    kinds = args.clients
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    fake_args = ["--mode", "per-poll", "--loop", args.fake_loop]
+    with fake_service(*fake_args) as fake:
+        for repeat in range(args.repeats):
+            for kind in kinds:  # interleaved: A B C A B C ...
+                name, _, loop = kind.partition("+")
+                tasks = args.httpx_tasks if name == "httpx" else args.tasks
+                spec = {
+                    "workload": "throughput",
+                    "kind": name,
+                    "loop": loop or "asyncio",
+                    "tasks": tasks,
+                    "concurrency": args.concurrency,
+                    "base_url": fake.base_url,
+                    "api_key": fake.api_key,
+                }
+                result = measured_run(fake, spec)
+                requests = (
+                    result["fake"]["counters"]["create"] + result["fake"]["counters"]["status"]
+                )
+                expected = 4 * tasks
+                if requests != expected:
+                    raise RuntimeError(f"{kind}: {requests} requests, expected {expected}")
+                result.update(
+                    tasks=tasks,
+                    requests=requests,
+                    rps=requests / result["wall"],
+                    cpu_us=result["cpu"] / requests * 1e6,
+                    fake_share=result["fake"]["cpu"] / result["wall"],
+                    fake_cpu_us=result["fake"]["cpu"] / requests * 1e6,
+                    client_share=result["cpu"] / result["wall"],
+                )
+                runs[kind].append(result)
+                log(
+                    f"throughput {repeat + 1}/{args.repeats} {kind:>14}: "
+                    f"{result['rps']:7.0f} req/s, {result['cpu_us']:6.0f} us CPU/req, "
+                    f"fake CPU {result['fake_share']:.0%}, load {result['loadavg'][0]:.1f}"
+                )
+    summary = {}
+    base = runs.get("aiohttp")
+    base_rps = median([r["rps"] for r in base]) if base else float("nan")
+    base_cpu = median([r["cpu_us"] for r in base]) if base else float("nan")
+    for kind, results in runs.items():
+        rps = median([r["rps"] for r in results])
+        cpu_us = median([r["cpu_us"] for r in results])
+        summary[kind] = {
+            "tasks": results[0]["tasks"],
+            "requests": results[0]["requests"],
+            "wall": median([r["wall"] for r in results]),
+            "rps": rps,
+            "cpu_us": cpu_us,
+            "peak_rss_mb": median([r["peak_rss"] for r in results]) / 2**20,
+            "fake_share": median([r["fake_share"] for r in results]),
+            "fake_share_max": max(r["fake_share"] for r in results),
+            "fake_cpu_us": median([r["fake_cpu_us"] for r in results]),
+            "client_share": median([r["client_share"] for r in results]),
+            "rps_ratio": rps / base_rps,
+            "cpu_ratio": cpu_us / base_cpu,
+        }
+    return {"runs": runs, "summary": summary}
+
+
+def throughput_table(data: dict[str, Any]) -> str:
+    rows = []
+    for kind, s in data["summary"].items():
+        rows.append(
+            (
+                kind,
+                f"{s['tasks']:,} ({s['requests']:,})",
+                f"{s['wall']:.2f}",
+                f"{s['rps']:,.0f}",
+                f"{s['rps_ratio']:.2f}x",
+                f"{s['cpu_us']:,.0f}",
+                f"{s['cpu_ratio']:.2f}x",
+                f"{s['peak_rss_mb']:.1f}",
+                f"{s['client_share']:.0%}",
+                f"{s['fake_share']:.0%} (max {s['fake_share_max']:.0%})",
+                f"{s['fake_cpu_us']:,.0f}",
+            )
+        )
+    return table(
+        (
+            "client",
+            "tasks (requests)",
+            "wall s",
+            "requests/s",
+            "vs aiohttp",
+            "client CPU µs/request",
+            "vs aiohttp",
+            "peak RSS MB",
+            "client CPU share",
+            "fake CPU share",
+            "fake CPU µs/request",
+        ),
+        rows,
+    )
+
+
+# -- workload 2: polling efficiency --------------------------------------------------
+
+
+def _lag_figures(
+    ids: list[str], lags: dict[str, float], calls: dict[str, int]
+) -> dict[str, float]:
+    values = [lags[i] for i in ids]
+    return {
+        "tasks": len(ids),
+        "calls_per_task": statistics.fmean(calls.get(i, 0) for i in ids),
+        "lag_mean": statistics.fmean(values),
+        "lag_p50": percentile(values, 0.5),
+        "lag_p95": percentile(values, 0.95),
+        "lag_max": max(values),
+    }
+
+
+def polling(args: argparse.Namespace) -> dict[str, Any]:
+    scale = args.poll_scale
+    median_s, sigma = args.lognormal
+    gap = args.poll_spread * scale / args.poll_tasks
+    warm_up = args.poll_warmup
+    fake_args = [
+        "--mode",
+        "clock",
+        "--time-scale",
+        str(scale),
+        "--lognormal",
+        str(median_s),
+        str(sigma),
+        "--loop",
+        args.fake_loop,
+    ]
+    runs: dict[str, list[dict[str, Any]]] = {p: [] for p in args.policies}
+    with fake_service(*fake_args) as fake:
+        for repeat in range(args.poll_repeats):
+            for policy in args.policies:
+                fake.command("reset")
+                spec = {
+                    "workload": "polling",
+                    "policy": policy,
+                    "scale": scale,
+                    "tasks": args.poll_tasks,
+                    "gap": gap,
+                    "concurrency": args.concurrency,
+                    "base_url": fake.base_url,
+                    "api_key": fake.api_key,
+                }
+                result = measured_run(fake, spec)
+                done = fake.command("completion_times")["times"]
+                calls = fake.command("status_counts")["counts"]
+                returned, ids = result.pop("returned"), result.pop("ids")
+                lags = {i: (returned[i] - done[i]) / scale for i in ids}
+                result["learning"] = _lag_figures(ids[:warm_up], lags, calls)
+                result["learned"] = _lag_figures(ids[warm_up:], lags, calls)
+                result["fake_share"] = result["fake"]["cpu"] / result["wall"]
+                runs[policy].append(result)
+                for phase in ("learning", "learned"):
+                    f = result[phase]
+                    log(
+                        f"polling {repeat + 1}/{args.poll_repeats} {policy:>10} {phase:>8}: "
+                        f"{f['calls_per_task']:.2f} calls/task, lag mean {f['lag_mean']:.2f} s, "
+                        f"p95 {f['lag_p95']:.2f} s; fake CPU {result['fake_share']:.0%}"
+                    )
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for policy, results in runs.items():
+        summary[policy] = {}
+        for phase in ("learning", "learned"):
+            summary[policy][phase] = {
+                key: median([r[phase][key] for r in results])
+                for key in ("tasks", "calls_per_task", "lag_mean", "lag_p50", "lag_p95", "lag_max")
+            }
+    return {
+        "runs": runs,
+        "summary": summary,
+        "scale": scale,
+        "spread": args.poll_spread,
+        "warm_up": warm_up,
+        "lognormal": [median_s, sigma],
+    }
+
+
+def polling_table(data: dict[str, Any]) -> str:
+    rows = []
+    for phase, label in (("learned", "after"), ("learning", "first")):
+        ref = data["summary"].get("fixed:30", {}).get(phase)
+        for policy, by_phase in data["summary"].items():
+            s = by_phase[phase]
+            calls = "" if ref is None else f"{s['calls_per_task'] / ref['calls_per_task']:.2f}x"
+            vs = "" if ref is None else f"{s['lag_mean'] / ref['lag_mean'] - 1:+.0%}"
+            rows.append(
+                (
+                    f"{_policy_label(policy)}, {label} {data['warm_up']} tasks",
+                    f"{s['calls_per_task']:.2f}",
+                    calls,
+                    f"{s['lag_mean']:.2f}",
+                    vs,
+                    f"{s['lag_p50']:.2f}",
+                    f"{s['lag_p95']:.2f}",
+                    f"{s['lag_max']:.2f}",
+                )
+            )
+    return table(
+        (
+            "policy, tasks measured",
+            "status calls/task",
+            "vs fixed(30)",
+            "mean lag s",
+            "vs fixed(30)",
+            "p50 lag s",
+            "p95 lag s",
+            "max lag s",
+        ),
+        rows,
+    )
+
+
+def _policy_label(policy: str) -> str:
+    if policy.startswith("fixed:"):
+        return f"fixed({policy.partition(':')[2]})"
+    return "default (adaptive)" if policy == "default" else policy
+
+
+# -- workload 3: scale ---------------------------------------------------------------
+
+
+def scale(args: argparse.Namespace) -> dict[str, Any]:
+    n, rate = args.scale_tasks, args.scale_rate
+    fake_args = [
+        "--mode",
+        "clock",
+        "--queued-seconds",
+        "0",
+        "--processing-seconds",
+        "0",
+        "--loop",
+        args.fake_loop,
+    ]
+    with fake_service(*fake_args) as fake, tempfile.TemporaryDirectory() as tmp:
+        ids = fake.command("create_held", n=n)["ids"]
+        ids_file = Path(tmp) / "ids.json"
+        ids_file.write_text(json.dumps(ids), encoding="utf-8")
+        before = fake.command("stats")
+        spec = {
+            "workload": "scale",
+            "tasks": n,
+            "rate": rate,
+            "concurrency": args.concurrency,
+            "ids_file": str(ids_file),
+            "base_url": fake.base_url,
+            "api_key": fake.api_key,
+        }
+        load = os.getloadavg()[0]
+        started = time.monotonic()
+        process = start_client(spec)
+        released_at = None
+        while process.poll() is None:
+            time.sleep(0.2)
+            if released_at is None:
+                stats = fake.command("stats")
+                # +1: the client's first retrieve() that opens its session.
+                if stats["counters"].get("status", 0) >= n + 1:
+                    fake.command("release_all")
+                    released_at = time.monotonic() - started
+                    log(f"scale: first pass over {n:,} tasks done at {released_at:.1f} s")
+        result = finish_client(process)
+        after = fake.command("stats")
+        status_calls = after["counters"].get("status", 0) - before["counters"].get("status", 0)
+        peak_window = fake.command("max_in_window", endpoint="status", window=1.0)["max"]
+    calls = status_calls - 1  # the warm-up retrieve is outside the measured window
+    result.update(
+        tasks=n,
+        rate=rate,
+        status_calls=calls,
+        cpu_us_per_call=result["cpu"] / calls * 1e6,
+        rss_per_task=(result["max_sampled_rss"] - result["baseline_rss"]) / n,
+        peak_rss_per_task=(result["peak_rss"] - result["baseline_rss"]) / n,
+        max_status_in_1s=peak_window,
+        released_at=released_at,
+        fake_share=(after["cpu"] - before["cpu"]) / result["wall"],
+        loadavg=(load, os.getloadavg()[0]),
+    )
+    log(
+        f"scale: {result['completed']:,}/{n:,} completed in {result['wall']:.1f} s, "
+        f"{calls:,} status calls, {result['cpu_us_per_call']:.0f} us CPU/call, "
+        f"{result['rss_per_task']:.0f} B RSS/task, max {peak_window} status calls in 1 s "
+        f"(cap {rate})"
+    )
+    return result
+
+
+def scale_table(data: dict[str, Any], throughput_cpu_us: float | None) -> str:
+    ratio = (
+        f"{data['cpu_us_per_call'] / throughput_cpu_us:.2f}x"
+        if throughput_cpu_us
+        else "(run throughput too)"
+    )
+    rows = [
+        ("tasks awaited at once", f"{data['tasks']:,}"),
+        ("completed", f"{data['completed']:,}"),
+        ("wall time", f"{data['wall']:.1f} s"),
+        ("status calls", f"{data['status_calls']:,}"),
+        ("status calls per task", f"{data['status_calls'] / data['tasks']:.2f}"),
+        ("first pass over every task done at", f"{data['released_at'] or float('nan'):.0f} s"),
+        ("client CPU per status call", f"{data['cpu_us_per_call']:.0f} µs"),
+        ("... vs SDK throughput CPU per request", ratio),
+        ("RSS baseline (ids loaded, session open)", f"{data['baseline_rss'] / 2**20:.1f} MB"),
+        ("RSS per awaited task (max sampled - baseline)", f"{data['rss_per_task']:,.0f} B"),
+        (
+            "peak RSS per awaited task (ru_maxrss - baseline)",
+            f"{data['peak_rss_per_task']:,.0f} B",
+        ),
+        ("status-rate cap", f"{data['rate']:,} / s"),
+        (
+            "most status calls started in any 1 s (client, aiohttp trace)",
+            f"{data['max_starts_in_1s']:,}",
+        ),
+        ("most status calls arriving in any 1 s (fake handler)", f"{data['max_status_in_1s']:,}"),
+        ("fake CPU share", f"{data['fake_share']:.0%}"),
+    ]
+    return table(("scale", "value"), rows)
+
+
+# -- workload 4: import time ---------------------------------------------------------
+
+
+_IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+
+
+def import_once(module: str) -> tuple[int, dict[str, tuple[int, int]]]:
+    """``python -X importtime -c 'import module'``: (cumulative µs, every module's times)."""
+    out = subprocess.run(  # noqa: S603 - our own interpreter, no shell
+        [PYTHON, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules: dict[str, tuple[int, int]] = {}
+    for line in out.stderr.splitlines():
+        match = _IMPORTTIME.match(line)
+        if match:
+            modules[match.group(4)] = (int(match.group(1)), int(match.group(2)))
+    return modules[module][1], modules
+
+
+def import_cpu(code: str) -> float:
+    """CPU seconds (user + system) of ``python -c code``, from the children's rusage."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([PYTHON, "-c", code], check=True)  # noqa: S603 - our own interpreter
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def import_time(args: argparse.Namespace) -> dict[str, Any]:
+    targets = ("aiohttp", "starvideos_async")
+    for module in targets:  # warm the bytecode caches and the page cache
+        import_once(module)
+    times: dict[str, list[int]] = {m: [] for m in targets}
+    cpu: dict[str, list[float]] = {m: [] for m in ("pass", *targets)}
+    last: dict[str, dict[str, tuple[int, int]]] = {}
+    for _ in range(args.import_runs):
+        for module in targets:  # interleaved
+            total, last[module] = import_once(module)
+            times[module].append(total)
+        for module in cpu:
+            cpu[module].append(import_cpu("pass" if module == "pass" else f"import {module}"))
+    aiohttp_us, sdk_us = median(times["aiohttp"]), median(times["starvideos_async"])
+    bare = median(cpu["pass"])
+    aiohttp_cpu = median(cpu["aiohttp"]) - bare
+    sdk_cpu = median(cpu["starvideos_async"]) - bare
+    extra = sorted(
+        (
+            (self_us, name)
+            for name, (self_us, _) in last["starvideos_async"].items()
+            if name not in last["aiohttp"]
+        ),
+        reverse=True,
+    )
+    lazy = ("rich", "sqlite3", "aiosqlite", "starvideos_async._cli", "starvideos_async._fake")
+    result = {
+        "runs": times,
+        "cpu_runs": cpu,
+        "aiohttp_ms": aiohttp_us / 1000,
+        "sdk_ms": sdk_us / 1000,
+        "ratio": sdk_us / aiohttp_us,
+        "aiohttp_cpu_ms": aiohttp_cpu * 1000,
+        "sdk_cpu_ms": sdk_cpu * 1000,
+        "cpu_ratio": sdk_cpu / aiohttp_cpu,
+        "top_extra_modules": [(name, us) for us, name in extra[:12]],
+        "extra_self_ms": sum(us for us, _ in extra) / 1000,
+        "eagerly_imported_lazy_parts": [m for m in lazy if m in last["starvideos_async"]],
+    }
+    log(
+        f"import: aiohttp {result['aiohttp_ms']:.1f} ms, starvideos_async "
+        f"{result['sdk_ms']:.1f} ms ({result['ratio']:.2f}x); CPU {aiohttp_cpu * 1000:.1f} "
+        f"and {sdk_cpu * 1000:.1f} ms ({result['cpu_ratio']:.2f}x)"
+    )
+    return result
+
+
+def import_table(data: dict[str, Any]) -> str:
+    rows = [
+        (
+            "`import aiohttp`",
+            f"{data['aiohttp_ms']:.1f}",
+            "1.00x",
+            f"{data['aiohttp_cpu_ms']:.1f}",
+            "1.00x",
+        ),
+        (
+            "`import starvideos_async`",
+            f"{data['sdk_ms']:.1f}",
+            f"{data['ratio']:.2f}x",
+            f"{data['sdk_cpu_ms']:.1f}",
+            f"{data['cpu_ratio']:.2f}x",
+        ),
+    ]
+    text = table(
+        (
+            "import",
+            "-X importtime cumulative ms",
+            "vs aiohttp",
+            "process CPU ms (minus `python -c pass`)",
+            "vs aiohttp",
+        ),
+        rows,
+    )
+    extra = ", ".join(f"`{name}` {us / 1000:.1f}" for name, us in data["top_extra_modules"])
+    text += (
+        f"\n\nModules the SDK imports beyond aiohttp's (self ms, largest first; "
+        f"{data['extra_self_ms']:.1f} ms in all): {extra}."
+    )
+    eager = data["eagerly_imported_lazy_parts"]
+    text += "\n\nCLI, SQLite, rich and the fake: " + (
+        "imported eagerly: " + ", ".join(eager) if eager else "not imported (lazy)."
+    )
+    return text
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for dist in (
+        "starvideos-async",
+        "aiohttp",
+        "httpx",
+        "httpcore",
+        "anyio",
+        "attrs",
+        "cattrs",
+        "yarl",
+        "multidict",
+        "uvloop",
+    ):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            found[dist] = "-"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        if names:
+            cpu = names[0]
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Benchmarks of starvideos-async (see benchmarks/README.md)."
+    )
+    p.add_argument("workloads", nargs="*", help=f"any of {', '.join(WORKLOADS)} (default: all)")
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke run, ~2 minutes")
+    p.add_argument("--repeats", type=int, help="throughput repeats per client (default 3)")
+    p.add_argument("--tasks", type=int, help="throughput tasks per run (default 5000)")
+    p.add_argument("--httpx-tasks", type=int, help="tasks per httpx run (default 250)")
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument(
+        "--clients",
+        help="comma-separated throughput clients: sdk, sdk-per-task, aiohttp, httpx, each "
+        "optionally +uvloop (default: sdk,aiohttp,httpx)",
+    )
+    p.add_argument("--fake-loop", choices=("asyncio", "uvloop"), default="asyncio")
+    p.add_argument("--poll-tasks", type=int, help="polling: tasks per run (default 300)")
+    p.add_argument("--poll-warmup", type=int, help="polling: first tasks, the policy learning")
+    p.add_argument("--poll-scale", type=float, help="polling: real s per simulated s (0.05)")
+    p.add_argument("--poll-spread", type=float, help="polling: simulated s of arrivals (600)")
+    p.add_argument("--poll-repeats", type=int, help="polling: repeats per policy (default 1)")
+    p.add_argument("--lognormal", type=float, nargs=2, default=(90.0, 0.5))
+    p.add_argument("--policies", default="default,fixed:30,fixed:1")
+    p.add_argument("--scale-tasks", type=int, help="scale: tasks awaited (default 100000)")
+    p.add_argument("--scale-rate", type=int, help="scale: max_status_rate (default 1000)")
+    p.add_argument("--import-runs", type=int, help="import: runs per module (default 15)")
+    p.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
+    args = p.parse_args(argv)
+    quick = args.quick
+    defaults = {
+        "repeats": 2 if quick else 3,
+        "tasks": 500 if quick else 5000,
+        "httpx_tasks": 100 if quick else 250,
+        "poll_tasks": 60 if quick else 300,
+        "poll_warmup": 20 if quick else 150,
+        "poll_spread": 120.0 if quick else 600.0,
+        "poll_scale": 0.02 if quick else 0.05,
+        "poll_repeats": 1,
+        "scale_tasks": 5000 if quick else 100_000,
+        "scale_rate": 1000,
+        "import_runs": 5 if quick else 15,
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.clients = (args.clients or "sdk,aiohttp,httpx").split(",")
+    args.policies = args.policies.split(",")
+    args.workloads = args.workloads or list(WORKLOADS)
+    unknown = set(args.workloads) - set(WORKLOADS)
+    if unknown:
+        p.error(f"unknown workloads {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    report: dict[str, Any] = {
+        "date": started.isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/run.py", *(argv or sys.argv[1:])]),
+        "machine": machine(),
+        "versions": versions(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    sections = [
+        f"Run {report['date']} on {report['machine']['cpu']} "
+        f"({report['machine']['cores']} cores), Python {report['versions']['python']}, "
+        f"load average at start {report['machine']['loadavg_at_start'][0]:.2f}.",
+        "Command: `" + report["command"] + "`",
+    ]
+    if "throughput" in args.workloads:
+        report["throughput"] = throughput(args)
+        sections.append(
+            f"### Throughput ({args.tasks:,} tasks x (create + 3 polls), concurrency "
+            f"{args.concurrency}, medians of {args.repeats})\n\n"
+            + throughput_table(report["throughput"])
+        )
+    if "polling" in args.workloads:
+        report["polling"] = polling(args)
+        sections.append(
+            f"### Polling efficiency (lognormal median {args.lognormal[0]:g} s, sigma "
+            f"{args.lognormal[1]:g}; {args.poll_tasks} tasks arriving over "
+            f"{args.poll_spread:g} s, the first {args.poll_warmup} while the policy learns; "
+            f"time scale {args.poll_scale:g}; simulated seconds; medians of "
+            f"{args.poll_repeats})\n\n" + polling_table(report["polling"])
+        )
+    if "scale" in args.workloads:
+        report["scale"] = scale(args)
+        sdk = report.get("throughput", {}).get("summary", {}).get("sdk")
+        sections.append(
+            "### Scale\n\n" + scale_table(report["scale"], sdk["cpu_us"] if sdk else None)
+        )
+    if "import" in args.workloads:
+        report["import"] = import_time(args)
+        sections.append(
+            f"### Import time (medians of {args.import_runs}, interleaved)\n\n"
+            + import_table(report["import"])
+        )
+    report["loadavg_at_end"] = os.getloadavg()
+    markdown = "\n\n".join(sections) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    (args.out / f"bench-{stamp}.json").write_text(json.dumps(report, indent=1), "utf-8")
+    (args.out / f"bench-{stamp}.md").write_text(markdown, "utf-8")
+    print(markdown)
+    log(f"results: {args.out / f'bench-{stamp}.json'} and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
