@@ -5,7 +5,9 @@ clients pointed at either, recorded retry waits, and a check that a secret never
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
+import logging
 import socket
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,7 +17,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from starvideos_async import AsyncStarVideos, _retry
+from starvideos_async import AsyncStarVideos, PollPolicy, _retry
 from starvideos_async.testing import FakeStarVideos
 
 #: The key every test client uses; long and unusual, so a leak is unmistakable.
@@ -91,6 +93,31 @@ async def fake_client(fake: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
     """A client of the ``fake`` fixture with the default settings, closed afterwards."""
     async with fake.client() as client:
         yield client
+
+
+#: The poll policy of the waiting tests: tiny, so the fake's 30 ms tasks finish fast.
+FAST_POLLING = PollPolicy.fixed(0.005)
+
+
+@pytest.fixture
+async def client(fake: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
+    """A client of the ``fake`` fixture polling every 5 ms (modules may define their own)."""
+    async with fake.client(poll_policy=FAST_POLLING) as client:
+        yield client
+
+
+@pytest.fixture
+async def asyncio_stays_quiet(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
+    """Fail a test after which asyncio complained (e.g. a task destroyed while pending).
+
+    Async, so that its teardown runs while the loop still runs: after the loop closes,
+    pytest-asyncio cancels what is left and the evidence is gone.
+    """
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    yield
+    gc.collect()
+    records = caplog.get_records("call") + caplog.get_records("teardown")
+    assert [r.getMessage() for r in records if r.name == "asyncio"] == []
 
 
 @pytest.fixture

@@ -10,12 +10,10 @@ the suite's ``filterwarnings = error``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
-import logging
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -35,25 +33,7 @@ from starvideos_async.testing import FakeStarVideos, Fault
 
 FAST = PollPolicy.fixed(0.005)
 
-
-@pytest.fixture
-async def client(fake: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
-    async with fake.client(poll_policy=FAST) as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-async def asyncio_stays_quiet(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
-    """Fail a test after which asyncio complained (e.g. a task destroyed while pending).
-
-    Async, so that its teardown runs while the loop still runs: after the loop closes,
-    pytest-asyncio cancels what is left and the evidence is gone.
-    """
-    caplog.set_level(logging.WARNING, logger="asyncio")
-    yield
-    gc.collect()
-    records = caplog.get_records("call") + caplog.get_records("teardown")
-    assert [r.getMessage() for r in records if r.name == "asyncio"] == []
+pytestmark = pytest.mark.usefixtures("asyncio_stays_quiet")
 
 
 #: Tasks of the fake service (server side): accepting connections, handling them, and

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -34,12 +34,6 @@ from starvideos_async.testing import FakeStarVideos
 
 FAST = PollPolicy.fixed(0.005)
 INFO = RequestInfo("GET", "/v1/result/x", "x")
-
-
-@pytest.fixture
-async def client(fake: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
-    async with fake.client(poll_policy=FAST) as client:
-        yield client
 
 
 async def held(client: AsyncStarVideos, fake: FakeStarVideos) -> VideoTask:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
-from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -23,21 +21,7 @@ from starvideos_async.testing import FakeStarVideos
 
 FAST = PollPolicy.fixed(0.005)
 
-
-@pytest.fixture
-async def client(fake: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
-    async with fake.client(poll_policy=FAST) as client:
-        yield client
-
-
-@pytest.fixture(autouse=True)
-async def asyncio_stays_quiet(caplog: pytest.LogCaptureFixture) -> AsyncIterator[None]:
-    """Fail a test after which asyncio complained (e.g. a task destroyed while pending)."""
-    caplog.set_level(logging.WARNING, logger="asyncio")
-    yield
-    gc.collect()
-    records = caplog.get_records("call") + caplog.get_records("teardown")
-    assert [r.getMessage() for r in records if r.name == "asyncio"] == []
+pytestmark = pytest.mark.usefixtures("asyncio_stays_quiet")
 
 
 async def held(client: AsyncStarVideos, fake: FakeStarVideos) -> VideoTask:
