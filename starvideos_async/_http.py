@@ -45,7 +45,7 @@ from ._limiter import Limiter, RateGate
 from ._serde import error_message, text_excerpt
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ClientClosedError", "HTTPTransport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HTTPTransport"]
 
 logger: Final = logging.getLogger("starvideos_async")
 
