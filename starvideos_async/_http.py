@@ -23,6 +23,7 @@ from typing import Any, Final, NoReturn, TypeVar
 
 import aiohttp
 import anyio
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _retry
@@ -85,18 +86,31 @@ class HTTPTransport:
         self.limiter = limiter
         self.max_response_bytes = max_response_bytes
         self._base = str(base_url)
+        # Paths are escaped here (``result_path``), so URLs are built from the parsed
+        # base without parsing a string per request (a status call's URL is new to
+        # yarl's parse cache each time when thousands of tasks are polled in turn).
+        self._base_path = base_url.raw_path.rstrip("/")
         self._client_timeout = timeout.to_aiohttp()
         self._session = session
         self._owns_session = session is None
         self._connection_limit = connection_limit
         self._closed = False
-        common = {
-            "Authorization": f"Bearer {api_key}",
+        #: Sent with every API request. On the client's own session they are the
+        #: session's defaults, so only the key is merged in per request (downloads on
+        #: the same session override both). Never ``Authorization``: the session also
+        #: fetches videos from other hosts.
+        self._plain_headers: Final = {
             "Accept": "application/json",
             "User-Agent": f"starvideos-async/{__version__} aiohttp/{aiohttp.__version__}",
         }
-        self._get_headers: Final = common
-        self._post_headers: Final = {**common, "Content-Type": "application/json"}
+        # Built once, as aiohttp's own type: it would convert a dict on every request.
+        own = {"Authorization": f"Bearer {api_key}"}
+        if session is not None:  # a caller's session: send everything per request
+            own.update(self._plain_headers)
+        self._get_headers: Final = CIMultiDictProxy(CIMultiDict(own))
+        self._post_headers: Final = CIMultiDictProxy(
+            CIMultiDict(own, **{"Content-Type": "application/json"})
+        )
 
     def __repr__(self) -> str:
         return f"<HTTPTransport {self._base!r}>"
@@ -117,7 +131,9 @@ class HTTPTransport:
         session = self._session
         if session is None:
             connector = aiohttp.TCPConnector(limit=self._connection_limit)
-            session = self._session = aiohttp.ClientSession(connector=connector)
+            session = self._session = aiohttp.ClientSession(
+                connector=connector, headers=self._plain_headers
+            )
         elif session.closed:
             raise ClientClosedError("the aiohttp session given to the client is closed")
         return session
@@ -196,19 +212,27 @@ class HTTPTransport:
                 if not delay:
                     started = time.perf_counter()
                     try:
-                        async with session.request(
+                        response = await session.request(
                             info.method,
-                            self._base + info.path,
+                            self.base_url.with_path(self._base_path + info.path, encoded=True),
                             data=payload,
                             # (not bound to a local: frame-capturing error reporters
                             # would record the key with every exception raised here)
                             headers=self._get_headers if payload is None else self._post_headers,
                             timeout=self._client_timeout,
                             allow_redirects=False,
-                        ) as response:
+                        )
+                        try:
                             status = response.status
-                            raw = await self._read(response, info)
+                            size = response.content_length
+                            cap = self.max_response_bytes
+                            if status < 300 and size is not None and size <= cap:
+                                raw = await response.read()  # the usual answer
+                            else:
+                                raw = await self._read(response, info)
                             response_headers = response.headers
+                        finally:
+                            response.release()
                     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                         _translate(exc, info)
                     except RuntimeError as exc:

@@ -84,6 +84,8 @@ class RateGate:
         For callers that must not wait while holding something (the HTTP transport
         holds a limiter slot): release it, sleep the returned delay, try again.
         """
+        if not self._slots and not self._paused_until:
+            return 0.0  # no cap and never paused: no clock read
         now = anyio.current_time()
         ready = self._paused_until
         if self._slots and len(self._recent) == self._slots:
