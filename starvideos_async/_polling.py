@@ -25,11 +25,11 @@ Lifetimes, which is where the races hide:
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
 import itertools
 import logging
 import math
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -53,12 +53,24 @@ Sink = Callable[["Subscription", Update], None]
 #: Wait before polling again after a status call was cancelled by someone else.
 _AFTER_STRAY_CANCEL = 1.0
 
+if sys.version_info >= (3, 11):
+
+    def _uncancel(task: asyncio.Task[None]) -> int:
+        """Withdraw one cancel request; the number still pending."""
+        return task.uncancel()
+
+else:
+
+    def _uncancel(task: asyncio.Task[None]) -> int:
+        return 0  # cancel requests are not counted before 3.11: nothing to withdraw
+
 
 class _Entry:
     """One (fetcher, task id) being polled, and everyone waiting on it."""
 
     __slots__ = (
         "call",
+        "cancelled",
         "due",
         "duration",
         "failures",
@@ -83,7 +95,8 @@ class _Entry:
         self.subscribers: list[Subscription] = []
         self.token = 0  # bumped on every (re)schedule: older heap items are stale
         self.due: float | None = None  # when the next call is planned, if one is
-        self.call: asyncio.Task[None] | None = None  # the call in flight
+        self.call: _Worker | None = None  # the worker making (or about to make) its call
+        self.cancelled = False  # _drop cancelled the call in flight
         self.failures = 0
         self.last_pending: float | None = None  # wall time of the last running status
         self.live = True  # False once dropped: a later subscriber gets a new entry
@@ -171,7 +184,8 @@ class Scheduler:
         self._seq = itertools.count()
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()
-        self._calls: set[asyncio.Task[None]] = set()
+        self._workers: set[asyncio.Task[None]] = set()  # at most max_in_flight
+        self._idle: list[_Worker] = []  # workers parked until a call is handed over
         self._wakeup: asyncio.Future[None] | None = None
         self._sleep_until = math.inf
         self._blocked = False  # the driver waits for a free call slot
@@ -188,7 +202,7 @@ class Scheduler:
     @property
     def running(self) -> bool:
         """Whether a driver or a status call task is running (none should when idle)."""
-        return any(not task.done() for task in (*self._drivers, *self._calls))
+        return any(not task.done() for task in (*self._drivers, *self._workers))
 
     def subscribe(
         self,
@@ -279,11 +293,20 @@ class Scheduler:
             del self._entries[entry.key]
         entry.token += 1
         entry.due = None
-        if entry.call is not None:
-            entry.call.cancel()
+        worker = entry.call
+        if worker is not None:
+            if worker.started:
+                entry.cancelled = True
+                worker.task.cancel()  # it ends within a turn; the worker lives on
+            else:  # handed over but not begun: take it back
+                entry.call = worker.entry = None
+                self._in_flight -= 1
+                if self._blocked:
+                    self._wake()
         if not self._entries:
             self._heap.clear()
             self._wake()
+            self._dismiss_idle()
 
     def _end(self, entry: _Entry, update: Update) -> None:
         """Drop ``entry`` and give every subscriber its last update."""
@@ -310,7 +333,7 @@ class Scheduler:
             for entry in list(self._entries.values()):
                 self._end(entry, error)
         loop = asyncio.get_running_loop()
-        tasks = [t for t in (*self._drivers, *self._calls) if t.get_loop() is loop]
+        tasks = [t for t in (*self._drivers, *self._workers) if t.get_loop() is loop]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -342,10 +365,12 @@ class Scheduler:
             if self._driver is asyncio.current_task():
                 self._driver = None  # synchronously with the last check of _entries
             # Calls still running belong to dropped entries and are cancelled already,
-            # unless the driver itself was cancelled: then cancel them here. They end
-            # within a turn of the loop on their own; aclose() awaits them.
-            for call in self._calls:
-                call.cancel()
+            # unless the driver itself was cancelled: then cancel the workers here. They
+            # end within a turn of the loop on their own; aclose() awaits them.
+            if self._entries:
+                for worker in self._workers:
+                    worker.cancel()
+            self._dismiss_idle()
 
     def _next_due(self) -> tuple[_Entry | None, float]:
         heap = self._heap
@@ -374,82 +399,88 @@ class Scheduler:
                 handle.cancel()
 
     def _start_call(self, loop: asyncio.AbstractEventLoop, entry: _Entry) -> None:
-        """Start one status call as a task, held in ``_calls`` until it is done."""
+        """Hand ``entry``'s call to a parked worker, or to a new one."""
         self._in_flight += 1
         for subscriber in entry.subscribers:
             subscriber.polls += 1
-        call = loop.create_task(self._call(entry))
-        entry.call = call
-        self._calls.add(call)
-        # One done-callback, not two: each costs a loop handle and a turn per call.
-        call.add_done_callback(functools.partial(self._call_over, entry))
-
-    def _call_over(self, entry: _Entry, call: asyncio.Task[None]) -> None:
-        """Forget the call, and release its slot unless its coroutine did already.
-
-        A task cancelled before its first step never runs its coroutine (no ``try``,
-        no ``finally``): this done-callback is the one place sure to run.
-        """
-        self._calls.discard(call)
-        if entry.call is not call:
+        if self._idle:
+            worker = self._idle.pop()
+            worker.hand_over(entry)
             return
-        entry.call = None
-        self._in_flight -= 1
+        worker = _Worker(self, entry)
+        task = loop.create_task(worker.run(), name="starvideos-async status calls")
+        worker.task = task
+        self._workers.add(task)
+        task.add_done_callback(worker.over)
+
+    def _take_next(self, worker: _Worker) -> _Entry | None:
+        """The next due call, for a worker whose call just ended; else wake the driver.
+
+        A worker goes from one due call to the next without a task or a turn of the
+        loop per call: the driver only plans its next sleep when nothing is due now.
+        """
+        if self._in_flight < self._max_in_flight and not self._closed:
+            entry, due = self._next_due()
+            if entry is not None and max(due, self._gate.paused_until) <= worker.loop.time():
+                heapq.heappop(self._heap)
+                entry.due = None
+                self._in_flight += 1
+                for subscriber in entry.subscribers:
+                    subscriber.polls += 1
+                entry.call = worker
+                worker.entry = entry
+                return entry
         if self._blocked:
             self._wake()
-        if entry.live and not self._closed:
-            # Cancelled, but not by _drop (the fetcher raised CancelledError, or the
-            # loop is shutting down): poll again later rather than hang the waiters.
-            self._schedule(entry, call.get_loop().time() + _AFTER_STRAY_CANCEL)
+        return None
 
-    async def _call(self, entry: _Entry) -> None:
+    def _dismiss_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.hand_over(None)
+
+    async def _call(self, worker: _Worker, entry: _Entry) -> None:
+        """Make one status call and deliver its outcome (from the worker's task)."""
+        worker.started = True
         try:
             if not entry.gated:
                 await self._gate.wait()
             self.status_calls += 1
             answer: object = await entry.fetcher(entry.task_id)
-            outcome: Update = (
+            outcome: Update | None = (
                 answer
                 if isinstance(answer, Video)
                 else TypeError(f"the status fetcher returned {type(answer).__name__}, not a Video")
             )
+        except asyncio.CancelledError:
+            if not entry.cancelled:
+                raise  # not ours: the worker ends, its done-callback cleans up
+            entry.cancelled = False
+            if _uncancel(worker.task):
+                raise  # someone else cancelled the worker as well
+            outcome = None
         except Exception as exc:
             outcome = exc
-        # Not in a finally: a cancelled call leaves this to _call_over.
-        entry.call = None
-        self._in_flight -= 1
+        if entry.cancelled:  # cancelled, but the fetcher swallowed it
+            entry.cancelled = False
+            _uncancel(worker.task)
+        worker.started = False
+        worker.entry = None
+        if entry.call is worker:
+            entry.call = None
+            self._in_flight -= 1
+        if outcome is None or not entry.live:
+            return  # abandoned while in flight
         try:
-            if not entry.live:
-                return  # abandoned while in flight
-            try:
-                if isinstance(outcome, BaseException):
-                    self._failed(entry, outcome)
-                else:
-                    self._delivered(entry, outcome)
-            except Exception as exc:  # a policy raised: end these waits with its error
-                if entry.subscribers:
-                    self._end(entry, exc)
-                else:
-                    self._drop(entry)
-        finally:
-            if self._blocked:
-                self._refill()
-
-    def _refill(self) -> None:
-        """Start the calls that are due in the freed slots, without waking the driver.
-
-        The driver only wakes when nothing more is due: it then plans its next sleep.
-        """
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while self._in_flight < self._max_in_flight and not self._closed:
-            entry, due = self._next_due()
-            if entry is None or max(due, self._gate.paused_until) > now:
-                self._wake()
-                return
-            heapq.heappop(self._heap)
-            entry.due = None
-            self._start_call(loop, entry)
+            if isinstance(outcome, BaseException):
+                self._failed(entry, outcome)
+            else:
+                self._delivered(entry, outcome)
+        except Exception as exc:  # a policy raised: end these waits with its error
+            if entry.subscribers:
+                self._end(entry, exc)
+            else:
+                self._drop(entry)
 
     def _failed(self, entry: _Entry, error: BaseException) -> None:
         if isinstance(error, StarVideosError):
@@ -516,6 +547,75 @@ class Scheduler:
                 )
             except Exception:  # learning is a bonus: never cost the caller its video
                 logger.exception("%s.observe() failed", type(policy).__name__)
+
+
+class _Worker:
+    """One task that makes status calls one after another: no task per call.
+
+    It takes the next due call itself when its call ends, parks (awaits a future) when
+    none is due, and is handed a call by the driver when one falls due. At most
+    ``max_in_flight`` workers exist; they end when no task is being polled any more.
+    """
+
+    __slots__ = ("entry", "loop", "parked", "scheduler", "started", "task")
+
+    def __init__(self, scheduler: Scheduler, entry: _Entry) -> None:
+        self.scheduler = scheduler
+        self.loop = asyncio.get_running_loop()
+        self.entry: _Entry | None = entry
+        self.started = False  # the current entry's call has begun (it can be cancelled)
+        self.parked: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None]
+        entry.call = self
+
+    def hand_over(self, entry: _Entry | None) -> None:
+        """Give a parked worker its next call (``None``: stop)."""
+        self.entry = entry
+        if entry is not None:
+            entry.call = self
+        parked, self.parked = self.parked, None
+        if parked is not None and not parked.done():
+            parked.set_result(None)
+
+    async def run(self) -> None:
+        scheduler = self.scheduler
+        while True:
+            entry = self.entry
+            if entry is not None:
+                await scheduler._call(self, entry)
+            if scheduler._take_next(self) is not None:
+                continue
+            if not scheduler._entries or scheduler._closed:
+                return
+            parked = self.parked = self.loop.create_future()
+            scheduler._idle.append(self)
+            try:
+                await parked
+            finally:
+                self.parked = None
+                if self in scheduler._idle:
+                    scheduler._idle.remove(self)
+
+    def over(self, task: asyncio.Task[None]) -> None:
+        """Done-callback: release the call a dying worker held.
+
+        A task cancelled before its first step never runs its coroutine (no ``try``,
+        no ``finally``): this is the one place sure to run.
+        """
+        scheduler = self.scheduler
+        scheduler._workers.discard(task)
+        entry, self.entry = self.entry, None
+        if entry is None or entry.call is not self:
+            return
+        entry.call = None
+        entry.cancelled = False
+        scheduler._in_flight -= 1
+        if scheduler._blocked:
+            scheduler._wake()
+        if entry.live and not scheduler._closed:
+            # Cancelled, but not by _drop (the fetcher raised CancelledError, or the
+            # loop is shutting down): poll again later rather than hang the waiters.
+            scheduler._schedule(entry, task.get_loop().time() + _AFTER_STRAY_CANCEL)
 
 
 def _send(subscriber: Subscription, update: Update) -> None:

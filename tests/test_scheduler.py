@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
+import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -597,3 +599,112 @@ async def test_a_policy_whose_learning_fails_still_gives_the_video(
     task = await client.submit("a kite")
     assert (await task.wait(poll_policy=Forgetful())).is_completed
     assert "Forgetful.observe() failed" in caplog.text
+
+
+# -- workers: calls one after another in a few long-lived tasks -------------------------------
+
+
+def running_task() -> asyncio.Task[Any]:
+    task = asyncio.current_task()
+    assert task is not None
+    return task
+
+
+async def test_status_calls_run_in_at_most_max_concurrency_reused_tasks(
+    fake: FakeStarVideos,
+) -> None:
+    callers: set[asyncio.Task[Any]] = set()
+    statuses = itertools.cycle(["processing", "processing", "completed"])
+
+    async def fetch(task_id: str) -> Video:
+        callers.add(running_task())
+        await asyncio.sleep(0)
+        return Video(id=task_id, status=next(statuses))
+
+    async with fake.client(poll_policy=FAST, max_concurrency=3) as client:
+        tasks = [client.task(f"video_starvideos_{i}") for i in range(60)]
+        with anyio.fail_after(10):
+            await client.wait_all(tasks, status_fetcher=fetch)
+        assert client._scheduler.status_calls >= 60
+        assert 1 <= len(callers) <= 3  # not a task per call
+        await assert_nothing_left(client)
+
+
+@pytest.mark.parametrize("swallow", [False, True], ids=["cancelled", "fetcher swallows it"])
+async def test_a_cancelled_call_leaves_its_worker_serving_the_others(
+    fake: FakeStarVideos, swallow: bool
+) -> None:
+    """The worker whose call was cancelled goes on, with no cancel request left over."""
+    on_the_wire = asyncio.Event()
+    leftovers: list[int] = []
+
+    async def fetch(task_id: str) -> Video:
+        task = running_task()
+        if task_id == "video_starvideos_slow":
+            on_the_wire.set()
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                if not swallow:
+                    raise
+            return Video(id=task_id, status="processing")
+        if sys.version_info >= (3, 11):  # cancel requests are counted from 3.11 on
+            leftovers.append(task.cancelling())
+            async with asyncio.timeout(1):  # a stale cancel request would break it
+                await asyncio.sleep(0.001)
+        else:
+            leftovers.append(0)
+        return completed(task_id)
+
+    async with fake.client(poll_policy=FAST, max_concurrency=1) as client:
+        slow = asyncio.create_task(client.task("video_starvideos_slow").wait(status_fetcher=fetch))
+        with anyio.fail_after(5):
+            await on_the_wire.wait()
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        with anyio.fail_after(5):
+            videos = await client.wait_all(
+                [client.task(f"video_starvideos_{i}") for i in range(5)], status_fetcher=fetch
+            )
+        assert all(video.is_completed for video in videos)
+        assert leftovers == [0] * 5
+        await assert_nothing_left(client)
+
+
+async def test_waits_cancelled_at_random_moments_never_strand_the_others(
+    fake: FakeStarVideos,
+) -> None:
+    """Cancellations land while calls are handed over, in flight, or just finished."""
+    rng = random.Random(5)
+    polls: dict[str, int] = {}
+
+    async def fetch(task_id: str) -> Video:
+        polls[task_id] = polls.get(task_id, 0) + 1
+        for _ in range(rng.randrange(3)):
+            await asyncio.sleep(0)
+        if polls[task_id] >= 4:
+            return completed(task_id)
+        return Video(id=task_id, status="processing")
+
+    async with fake.client(poll_policy=PollPolicy.fixed(0.001), max_concurrency=3) as client:
+        for round_ in range(20):
+            waits = [
+                asyncio.create_task(
+                    client.task(f"video_starvideos_{round_}_{i}").wait(status_fetcher=fetch)
+                )
+                for i in range(12)
+            ]
+            doomed = set(rng.sample(range(12), 6))
+            for i in sorted(doomed):
+                for _ in range(rng.randrange(6)):
+                    await asyncio.sleep(0)
+                waits[i].cancel()
+            with anyio.fail_after(10):
+                results = await asyncio.gather(*waits, return_exceptions=True)
+            for i, result in enumerate(results):
+                if i not in doomed:
+                    assert isinstance(result, Video)
+                    assert result.is_completed
+            assert client._scheduler._in_flight == 0
+        await assert_nothing_left(client)
