@@ -7,6 +7,7 @@ import functools
 import logging
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +33,9 @@ logger = logging.getLogger("starvideos_async")
 
 _CREATE_PATH = "/v1/starvideos/videos"
 _RESULT_PATH = "/v1/result/"
+#: Ids made only of characters that ``quote`` leaves alone (ids the service issues).
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.~-]{1,512}")
+_DOTS = frozenset({".", ".."})
 
 
 class SubmitManyError(StarVideosError):
@@ -72,8 +76,12 @@ def _check_count(name: str, value: object, minimum: int) -> int:
 
 def result_path(task_id: str) -> str:
     """The query path for ``task_id``, escaped; rejects ids that cannot be one."""
+    if isinstance(task_id, str) and _PLAIN_ID.fullmatch(task_id) and task_id not in _DOTS:
+        return _RESULT_PATH + task_id  # the usual id: nothing to escape
     if not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 512:
         raise InvalidRequestError("task_id", task_id, "a non-empty task id string")
+    if task_id in _DOTS:  # a path segment of its own: would query another URL
+        raise InvalidRequestError("task_id", task_id, "a task id, not a path segment")
     try:
         return _RESULT_PATH + quote(task_id, safe="")
     except UnicodeEncodeError:

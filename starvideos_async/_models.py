@@ -47,6 +47,7 @@ class TaskStatus(str, enum.Enum):
 
 
 _TERMINAL = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+_BY_VALUE: dict[str, TaskStatus] = {status.value: status for status in TaskStatus}
 
 
 @attrs.frozen
@@ -200,10 +201,7 @@ def _to_status(value: TaskStatus | str) -> TaskStatus | str:
     """A documented status string becomes its :class:`TaskStatus`; others stay as they are."""
     if isinstance(value, TaskStatus):
         return value
-    try:
-        return TaskStatus(value)
-    except ValueError:
-        return value
+    return _BY_VALUE.get(value, value) if isinstance(value, str) else value
 
 
 @attrs.frozen
@@ -243,7 +241,8 @@ class Video:
     @property
     def is_terminal(self) -> bool:
         """Whether the task will not change any more (unknown statuses are not terminal)."""
-        return isinstance(self.status, TaskStatus) and self.status.is_terminal
+        status = self.status
+        return type(status) is TaskStatus and status in _TERMINAL
 
     @property
     def is_completed(self) -> bool:
