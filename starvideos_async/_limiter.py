@@ -47,8 +47,12 @@ def default_limiter(slots: int) -> Limiter:
 class RateGate:
     """At most ``rate`` passes in any window of ``window`` seconds, plus shared pauses.
 
-    ``rate=None`` means no cap (pauses still apply). Passing is fair in arrival order:
-    one lock queues the callers and the holder sleeps until its turn.
+    Passes are also spaced evenly (one per ``window / rate`` at most): a cap enforced in
+    bursts (a window's worth at once, then nothing) lets the jitter between here and the
+    service push part of one burst into the next window the service counts, whereas
+    evenly spaced calls only gain as many as arrive early by the slack. ``rate=None``
+    means no cap (pauses still apply). Passing is fair in arrival order: one lock
+    queues the callers and the holder sleeps until its turn.
     """
 
     #: A little slack so that transit jitter between here and the service cannot
@@ -65,6 +69,8 @@ class RateGate:
             slots = math.floor(rate) if rate is not None else 0
         self._window = window + self.SLACK
         self._slots = slots
+        self._spacing = self._window / slots if slots else 0.0
+        self._last = -math.inf
         self._recent: collections.deque[float] = collections.deque(maxlen=self._slots or 1)
         self._lock = anyio.Lock()
         self._paused_until = 0.0
@@ -87,13 +93,14 @@ class RateGate:
         if not self._slots and not self._paused_until:
             return 0.0  # no cap and never paused: no clock read
         now = anyio.current_time()
-        ready = self._paused_until
+        ready = max(self._paused_until, self._last + self._spacing)
         if self._slots and len(self._recent) == self._slots:
             ready = max(ready, self._recent[0] + self._window)
         if ready > now:
             return ready - now
         if self._slots:
             self._recent.append(now)
+            self._last = now
         return 0.0
 
     async def wait(self) -> None:

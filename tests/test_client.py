@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import warnings
 from types import TracebackType
@@ -349,7 +350,7 @@ async def test_task_handle_needs_no_network(
     assert fake.requests == []
 
 
-@pytest.mark.parametrize("task_id", ["", "   ", "x" * 513, None, 5])
+@pytest.mark.parametrize("task_id", ["", "   ", "x" * 513, None, 5, ".", ".."])
 async def test_task_and_retrieve_refuse_an_impossible_id(
     fake: FakeStarVideos, fake_client: AsyncStarVideos, task_id: Any
 ) -> None:
@@ -597,3 +598,19 @@ async def test_as_completed_raises_an_error_that_ended_a_wait(fake: FakeStarVide
         with pytest.raises(NotFoundError):
             async for _ in client.as_completed([client.task("video_starvideos_0")]):
                 pass
+
+
+def test_rate_gate_spaces_passes_evenly_not_in_bursts(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(anyio, "current_time", lambda: clock[0])
+    gate = RateGate(10, window=1.0)  # one pass per (1 s + slack) / 10 at most
+    spacing = (1.0 + RateGate.SLACK) / 10
+    passes = []
+    for _ in range(25):
+        while delay := gate.try_pass():
+            clock[0] += delay
+        passes.append(clock[0])
+    gaps = [b - a for a, b in itertools.pairwise(passes)]
+    assert min(gaps) == pytest.approx(spacing)
+    for start in passes:  # no window of the service's second sees more than the cap
+        assert sum(start <= t < start + 1.0 for t in passes) <= 10
