@@ -1,9 +1,9 @@
 """Limits on how hard one client presses on the service.
 
 * :class:`Limiter` is the small interface every API request passes through (one slot
-  per request in flight). The default is an :class:`anyio.CapacityLimiter`; anything
+  per request in flight). The default is an :class:`anyio.Semaphore`; anything
   with ``async with`` semantics fits, e.g. a limiter shared between processes.
-* :class:`RateGate` spaces status calls so that no one-second window sees more than
+* :class:`RateGate` spaces status calls evenly so that no one-second window sees more than
   ``rate`` of them, and lets a 429 pause every status call of the client at once.
 """
 
