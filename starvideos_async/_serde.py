@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from cattrs import Converter
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from ._models import TaskStatus, Video, VideoRequest
 
-__all__ = ["converter", "error_message", "request_body", "structure_video"]
+__all__ = ["VIDEO_OVERRIDES", "converter", "error_message", "request_body", "structure_video"]
 
 converter: Final = Converter(detailed_validation=False)
 
@@ -77,13 +77,53 @@ converter.register_structure_hook_func(
     lambda cls: cls == Mapping[str, Any], lambda value, _: value
 )
 
-_structure_video_fields = make_dict_structure_fn(
-    Video,
-    converter,
-    actual_duration=override(rename="actualDuration"),
-    extra=override(rename=_EXTRA_KEY),
-)
-converter.register_structure_hook(Video, _structure_video_fields)
+#: What cattrs would generate for Video (tests compare it with the hook below).
+VIDEO_OVERRIDES: Final = {
+    "actual_duration": override(rename="actualDuration"),
+    "extra": override(rename=_EXTRA_KEY),
+}
+
+
+def _video(o: Mapping[str, Any], extra: Mapping[str, Any]) -> Video:
+    """Video's structure hook, written out: one status call parses one of these.
+
+    Equivalent to ``make_dict_structure_fn(Video, converter, **VIDEO_OVERRIDES)`` (same
+    results, same exception types; ``tests/test_fuzz.py`` checks it on generated
+    inputs) at a third of its cost: the hooks above are inlined instead of called
+    through two levels of dispatch per field.
+    """
+    obj = o.get("object", "video")
+    if not isinstance(obj, str):
+        obj = _strict_str(obj, None)
+    created = o.get("created")
+    if created is not None and type(created) is not int:
+        created = _strict_int(created, None)
+    model = o.get("model")
+    if model is not None and not isinstance(model, str):
+        model = _strict_str(model, None)
+    video_url = o.get("video_url")
+    if video_url is not None and not isinstance(video_url, str):
+        video_url = _strict_str(video_url, None)
+    actual = o.get("actualDuration")
+    if actual is not None:
+        actual = _strict_float(actual, None)
+    error = o.get("error")
+    if error is not None and not isinstance(error, str):
+        error = _strict_str(error, None)
+    return Video(
+        _strict_str(o["id"], None),
+        _status(o["status"], None),
+        obj,
+        created,
+        model,
+        video_url,
+        actual,
+        error,
+        extra,
+    )
+
+
+converter.register_structure_hook(Video, lambda o, _: _video(o, o.get(_EXTRA_KEY, {})))
 
 converter.register_unstructure_hook(
     VideoRequest,
@@ -156,9 +196,7 @@ def structure_video(data: object) -> Video:
     if isinstance(err, dict) or ("id" not in data and error_message(data)):
         raise ValueError(f"the service answered with an error: {error_message(data)}")
     extra = {k: v for k, v in data.items() if k not in _KNOWN_FIELDS}
-    fields = dict(data)
-    fields[_EXTRA_KEY] = extra
-    video: Video = _structure_video_fields(fields)  # the registered hook, no dispatch
+    video = _video(data, extra)  # the registered hook, without dispatch or a copy
     if not video.id:
         raise ValueError("the task id is empty")
     try:

@@ -28,6 +28,7 @@ import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cattrs.gen import make_dict_structure_fn
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -48,7 +49,13 @@ from starvideos_async._errors import RequestInfo
 from starvideos_async._fake import _validate
 from starvideos_async._http import DEFAULT_MAX_RESPONSE_BYTES, _parse_success, _status_error
 from starvideos_async._retry import parse_retry_after
-from starvideos_async._serde import request_body, structure_video
+from starvideos_async._serde import (
+    _EXTRA_KEY,
+    VIDEO_OVERRIDES,
+    converter,
+    request_body,
+    structure_video,
+)
 
 #: Properties of pure functions.
 PURE = settings(max_examples=100, deadline=None)
@@ -117,6 +124,28 @@ async def _async_outcome(call: Callable[[], Awaitable[T]]) -> T | StarVideosErro
         return await call()
     except StarVideosError as exc:
         return exc
+
+
+#: cattrs' own structure function for Video: the reference for the hand-written hook.
+_GENERATED_VIDEO = make_dict_structure_fn(Video, converter, **VIDEO_OVERRIDES)
+
+
+@PURE
+@given(video_like, st.dictionaries(st.text(max_size=4), json_values, max_size=2))
+@example({"id": "v", "status": "queued", "object": None}, {})
+@example({"id": "v", "status": "queued", "created": 5.0, "actualDuration": 3}, {})
+@example({"id": "v", "status": "queued", "created": True}, {})
+@example({"id": "v"}, {})
+def test_the_video_hook_is_what_cattrs_would_generate(
+    fields: dict[str, Any], extra: dict[str, Any]
+) -> None:
+    def outcome(hook: Callable[[dict[str, Any]], Video]) -> Video | type[Exception]:
+        try:
+            return hook({**fields, _EXTRA_KEY: extra})
+        except (TypeError, KeyError, ValueError) as exc:
+            return type(exc)
+
+    assert outcome(lambda o: converter.structure(o, Video)) == outcome(_GENERATED_VIDEO)
 
 
 def _check_parsed(value: object, info: RequestInfo) -> None:
