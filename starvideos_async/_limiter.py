@@ -35,13 +35,44 @@ class Limiter(Protocol):
 
 
 def default_limiter(slots: int) -> Limiter:
-    """An anyio semaphore with ``slots`` tokens that takes a free slot without yielding.
+    """``slots`` requests in flight at once, first come first served (an anyio semaphore)."""
+    return _Slots(slots)
 
-    ``anyio.CapacityLimiter`` yields to the event loop on every acquire, even when a
-    slot is free (a cancel-shielded checkpoint): one extra task switch per request.
+
+class _Slots:
+    """An :class:`anyio.Semaphore` entered without a checkpoint when a slot is free.
+
+    Every API request enters it, so its cost counts: ``anyio.CapacityLimiter`` yields to
+    the event loop on every acquire (a task switch per request), and even
+    ``Semaphore(fast_acquire=True)`` looks up the current task's cancel scope. A free
+    slot is taken with ``acquire_nowait`` (a free slot means nobody queues: a release
+    hands its slot straight to the first waiter); otherwise the caller queues in
+    ``acquire``, in arrival order.
     """
-    limiter: Limiter = anyio.Semaphore(slots, fast_acquire=True)
-    return limiter
+
+    __slots__ = ("_semaphore",)
+
+    def __init__(self, slots: int) -> None:
+        self._semaphore = anyio.Semaphore(slots, fast_acquire=True)
+
+    def __repr__(self) -> str:
+        semaphore = self._semaphore
+        return f"<limiter {semaphore.value} of {semaphore.max_value} slots free>"
+
+    async def __aenter__(self) -> None:
+        semaphore = self._semaphore
+        try:
+            semaphore.acquire_nowait()
+        except anyio.WouldBlock:
+            await semaphore.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._semaphore.release()
 
 
 class RateGate:
