@@ -50,6 +50,9 @@ StatusCallback = Callable[[Video], Awaitable[object] | object]
 Update = Video | BaseException
 Sink = Callable[["Subscription", Update], None]
 
+#: ``PollPolicy.running`` as inherited: a policy that does not track running tasks.
+_NO_TRACKING = PollPolicy.running
+
 #: Wait before polling again after a status call was cancelled by someone else.
 _AFTER_STRAY_CANCEL = 1.0
 
@@ -82,6 +85,7 @@ class _Entry:
         "subscribers",
         "task_id",
         "token",
+        "tracking",
     )
 
     def __init__(
@@ -100,6 +104,7 @@ class _Entry:
         self.failures = 0
         self.last_pending: float | None = None  # wall time of the last running status
         self.live = True  # False once dropped: a later subscriber gets a new entry
+        self.tracking: list[PollPolicy] = []  # policies told it runs: told when it ends
 
 
 class Subscription:
@@ -293,6 +298,12 @@ class Scheduler:
             del self._entries[entry.key]
         entry.token += 1
         entry.due = None
+        tracking, entry.tracking = entry.tracking, []
+        for policy in tracking:
+            try:
+                policy.ended(key=entry)
+            except Exception:
+                logger.exception("%s.ended() failed", type(policy).__name__)
         worker = entry.call
         if worker is not None:
             if worker.started:
@@ -523,10 +534,27 @@ class Scheduler:
             return
         entry.last_pending = now_wall
         for subscriber in subscribers:
+            policy = subscriber.policy
+            if type(policy).running is not _NO_TRACKING:
+                self._track(entry, policy, now_wall - subscriber.origin)
             _send(subscriber, video)
-        if entry.live and entry.call is None and entry.subscribers:
-            delay = min(s.next_delay(entry.duration) for s in entry.subscribers)
+        remaining = entry.subscribers
+        if entry.live and entry.call is None and remaining:
+            delay = (
+                remaining[0].next_delay(entry.duration)
+                if len(remaining) == 1
+                else min(s.next_delay(entry.duration) for s in remaining)
+            )
             self._schedule(entry, asyncio.get_running_loop().time() + delay)
+
+    def _track(self, entry: _Entry, policy: PollPolicy, age: float) -> None:
+        """Tell a learning policy the task still runs (it learns from unfinished tasks)."""
+        if policy not in entry.tracking:
+            entry.tracking.append(policy)
+        try:
+            policy.running(key=entry, age=max(age, 0.0), duration=entry.duration)
+        except Exception:  # learning is a bonus: never cost the caller its wait
+            logger.exception("%s.running() failed", type(policy).__name__)
 
     def _learn(self, entry: _Entry, subscribers: list[Subscription], now_wall: float) -> None:
         """Tell each policy (once) between which ages the task finished."""

@@ -15,8 +15,9 @@ from starvideos_async import (
     FixedPollPolicy,
     InvalidRequestError,
     PollPolicy,
+    _poll_policy,
 )
-from starvideos_async._poll_policy import _History
+from starvideos_async._poll_policy import _Curve, _History, _pieces
 
 
 def _delays(policy: PollPolicy, ages: list[float], duration: int | None = 5) -> list[float]:
@@ -48,6 +49,8 @@ def test_base_policy_must_be_subclassed() -> None:
     with pytest.raises(NotImplementedError):
         PollPolicy().next_delay(age=0, polls=0, duration=None)
     PollPolicy().observe(running_at=0, finished_by=1, duration=None)  # learning is optional
+    PollPolicy().running(key=object(), age=1.0, duration=None)  # and so is counting waits
+    PollPolicy().ended(key=object())
 
 
 # -- adaptive: construction ------------------------------------------------------------
@@ -143,7 +146,10 @@ def test_learned_policy_polls_where_tasks_finish() -> None:
     assert inside <= 4  # dense where completions are
 
 
-def test_next_poll_comes_when_the_piled_up_delay_is_worth_one_call() -> None:
+def test_next_poll_comes_when_the_piled_up_delay_is_worth_one_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_poll_policy, "_SMOOTHING", 0.0)  # the rule on the samples as such
     history = _History()
     for age in (10.0, 20.0, 30.0, 40.0):
         history.add(age, memory=10)
@@ -164,7 +170,9 @@ def test_next_poll_matches_a_brute_force_walk(ages: list[float], age: float, cos
     history = _History()
     for a in ages:
         history.add(a, memory=100)
-    got = history.next_poll(age, call_cost=cost)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_poll_policy, "_SMOOTHING", 0.0)
+        got = history.next_poll(age, call_cost=cost)
     ahead = sorted(a for a in ages if a > age)
     if not ahead:
         assert got is None
@@ -176,6 +184,67 @@ def test_next_poll_matches_a_brute_force_walk(ages: list[float], age: float, cos
     assert pile(got) == pytest.approx(budget, rel=1e-6, abs=1e-6) or (
         got == ahead[0] and pile(got) == 0
     )
+
+
+def _uniform_pile(low: float, high: float, x: float) -> float:
+    """Integral up to ``x`` of the distribution function of one piece."""
+    if high <= low:
+        return max(x - low, 0.0)
+    if x <= low:
+        return 0.0
+    if x >= high:
+        return x - (low + high) / 2
+    return (x - low) ** 2 / (2 * (high - low))
+
+
+def _uniform_cdf(low: float, high: float, x: float) -> float:
+    if high <= low:
+        return 1.0 if x >= low else 0.0
+    return min(max((x - low) / (high - low), 0.0), 1.0)
+
+
+@settings(max_examples=80)
+@given(
+    st.lists(st.floats(1, 1000, allow_nan=False), min_size=2, max_size=400),
+    st.floats(0, 1200, allow_nan=False),
+    st.floats(0.01, 100, allow_nan=False),
+    st.floats(0, 1),
+)
+def test_smoothed_next_poll_matches_a_brute_force_pile(
+    ages: list[float], age: float, cost: float, tail: float
+) -> None:
+    """The curve's answer solves ``pile(x) = call_cost * S(age)`` over its pieces."""
+    ages.sort()
+    weights = [(1 - tail) / len(ages)] * len(ages)
+    curve = _Curve(ages, weights, tail)
+    pieces = _pieces(ages, weights)
+    assert len(pieces) <= _poll_policy._PIECES
+    assert math.fsum(w for _, _, w in pieces) == pytest.approx(1 - tail)
+    got = curve.next_poll(age, call_cost=cost)
+    done = math.fsum(w * _uniform_cdf(lo, hi, age) for lo, hi, w in pieces)
+    if 1 - tail - done <= 1e-9:
+        assert got is None or got >= age
+        return
+    assert got is not None
+    assert got >= age
+    budget = cost * (1 - done)
+
+    def pile(x: float) -> float:
+        return math.fsum(
+            w * (_uniform_pile(lo, hi, x) - _uniform_pile(lo, hi, age) - (x - age) * c)
+            for lo, hi, w in pieces
+            for c in [_uniform_cdf(lo, hi, age)]
+        )
+
+    assert pile(got) == pytest.approx(budget, rel=1e-6, abs=1e-9)
+
+
+def test_pieces_are_points_for_equal_ages_and_wider_where_ages_are_sparse() -> None:
+    assert _pieces([30.0] * 10, [0.1] * 10) == [(30.0, 30.0, 0.1)] * 10
+    ages = [100.0 + i for i in range(50)] + [300.0, 400.0]  # a cluster and two stragglers
+    widths = [hi - lo for lo, hi, _ in _pieces(ages, [1 / 52] * 52)]
+    assert max(widths[:40]) < 20  # (those closest to the stragglers widen too)
+    assert min(widths[50:]) > 100
 
 
 def test_buckets_learn_apart_and_fall_back_to_everything() -> None:
@@ -233,8 +302,146 @@ def test_observed_ages_are_drawn_between_the_two_polls() -> None:
     spans += [(0.0, 60.0)] * 300  # the first interval leans late
     for running_at, finished_by in spans:
         policy.observe(running_at=running_at, finished_by=finished_by, duration=None)
-    learned = list(policy._buckets[None].recent)
+    learned = [age for age, _, _ in policy._buckets[None].recent]
     for (running_at, finished_by), age in zip(spans, learned, strict=True):
         assert running_at <= age <= finished_by
     first = learned[300:]
     assert sum(first) / len(first) == pytest.approx(45, abs=3)  # E[60 * U ** (1/3)] = 45
+
+
+# -- adaptive: waits in flight (censoring) ------------------------------------------------
+
+
+def _run(policy: PollPolicy, ages: list[float], duration: int | None = 5) -> list[object]:
+    """Waits seen running at these ages (one key each); returns the keys."""
+    keys = [object() for _ in ages]
+    for key, age in zip(keys, ages, strict=True):
+        policy.running(key=key, age=age, duration=duration)
+    return keys
+
+
+def _masses(history: _History) -> list[tuple[float, float]]:
+    """(age, mass finished by that age) at each end of the learnt distribution's pieces."""
+    curve = history._rebuild()
+    return list(zip(curve.xs, curve.fs, strict=True))
+
+
+def test_censored_waits_move_weight_to_later_completions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_poll_policy, "_SMOOTHING", 0.0)
+    policy = AdaptivePollPolicy(seed=1)
+    _learn(policy, [10.0, 20.0, 30.0, 40.0])
+    _run(policy, [25.0, 25.0])  # two tasks still running at 25 s: longer than that
+    # Kaplan-Meier: at risk 6, 5, 2, 1 -> survival 5/6, 4/6, 1/3, 0.
+    got = _masses(policy._buckets[5])
+    want = [(10.0, 1 / 6), (20.0, 1 / 3), (30.0, 2 / 3), (40.0, 1.0)]
+    assert got == [(a, pytest.approx(m)) for a, m in want]
+    naive = AdaptivePollPolicy(seed=1)
+    _learn(naive, [10.0, 20.0, 30.0, 40.0])
+    assert [m for _, m in _masses(naive._buckets[5])] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.floats(0, 500, allow_nan=False), min_size=1, max_size=40),
+    st.lists(st.floats(0, 500, allow_nan=False), max_size=40),
+)
+def test_weights_match_a_brute_force_kaplan_meier(done: list[float], running: list[float]) -> None:
+    policy = AdaptivePollPolicy(seed=1)
+    _learn(policy, done)
+    _run(policy, running)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_poll_policy, "_SMOOTHING", 0.0)
+        curve = policy._buckets[5]._rebuild()
+    survival, finished = 1.0, {}
+    for age in sorted(set(done)):
+        at_risk = sum(a >= age for a in done) + sum(a >= age for a in running)
+        dead = done.count(age)
+        finished[age] = 1 - survival * (1 - dead / at_risk)
+        survival *= 1 - dead / at_risk
+    assert dict(zip(curve.xs, curve.fs, strict=True)) == pytest.approx(finished)
+    assert curve.tail == pytest.approx(survival, abs=1e-12)
+
+
+def test_waits_in_flight_push_the_next_poll_later_until_they_end() -> None:
+    policy = AdaptivePollPolicy(jitter=0, call_cost=1, min_interval=1, max_interval=200)
+    _learn(policy, [60.0] * 10)
+    assert policy.next_delay(age=0, polls=0, duration=5) == pytest.approx(61)
+    keys = _run(policy, [100.0] * 30)  # 30 more tasks, all longer than 100 s
+    # Only a quarter of the tasks finish at 60 s: the pile grows 4 times slower there.
+    assert policy.in_flight == 30
+    assert policy.next_delay(age=0, polls=0, duration=5) == pytest.approx(64)
+    for key in keys:
+        policy.ended(key=key)  # e.g. cancelled: what they showed is forgotten
+    assert policy.in_flight == 0
+    assert policy.next_delay(age=0, polls=0, duration=5) == pytest.approx(61)
+
+
+def test_hooks_take_unknown_keys_and_nonsense_ages_quietly() -> None:
+    policy = AdaptivePollPolicy()
+    policy.ended(key=object())  # never seen: nothing to do
+    policy.ended(key="never")
+    for age in (-1.0, math.nan, math.inf):
+        policy.running(key=object(), age=age, duration=5)
+    assert policy.in_flight == 0
+    key = object()
+    policy.running(key=key, age=10.0, duration=5)
+    policy.ended(key=key)
+    policy.ended(key=key)  # twice: harmless
+    assert policy.in_flight == 0
+
+
+def test_a_wait_is_counted_once_at_its_latest_age_in_its_buckets() -> None:
+    policy = AdaptivePollPolicy()
+    key = object()
+    policy.running(key=key, age=10.0, duration=5)
+    policy.running(key=key, age=30.0, duration=5)
+    assert policy.in_flight == 1
+    assert policy._buckets[5].inflight[key][0] == 30.0
+    assert policy._buckets[None].inflight[key][0] == 30.0
+    policy.running(key=key, age=40.0, duration=10)  # cannot happen, but moves it
+    assert key not in policy._buckets[5].inflight
+    assert policy._buckets[10].inflight[key][0] == 40.0
+    policy.ended(key=key)
+    assert all(not history.inflight for history in policy._buckets.values())
+
+
+def test_memory_does_not_grow_with_waits_that_ended() -> None:
+    policy = AdaptivePollPolicy(seed=1, memory=100)
+    for number in range(3000):
+        key = object()
+        for age in (45.0, 60.0, 75.0):
+            policy.running(key=key, age=age, duration=number % 3)
+        policy.observe(running_at=75.0, finished_by=90.0, duration=number % 3)
+        policy.ended(key=key)
+    assert policy.in_flight == 0
+    assert not policy._waits
+    assert all(not history.inflight for history in policy._buckets.values())
+    assert policy.learned == 100
+    assert all(len(history.recent) <= 100 for history in policy._buckets.values())
+
+
+def test_the_window_grows_to_twice_the_waits_in_flight() -> None:
+    """Hundreds of tasks at once: a window of 512 completions would be too short."""
+    policy = AdaptivePollPolicy(seed=1, memory=50)
+    keys = _run(policy, [50.0] * 400)
+    _learn(policy, [60.0] * 1000)
+    assert policy.learned == 800
+    for key in keys:
+        policy.ended(key=key)
+    _learn(policy, [60.0] * 1000)
+    assert policy.learned == 800  # it does not shrink back: the load may come back
+
+
+def test_the_policy_keeps_time_from_the_ages_it_is_told() -> None:
+    """The clock ticks at every call by the seconds a call takes lately."""
+    policy = AdaptivePollPolicy(seed=1)
+    keys = [object() for _ in range(20)]
+    now = 0.0
+    for _ in range(30):  # 20 waits polled in turn, one every 0.5 s
+        for number, key in enumerate(keys):
+            now += 0.5
+            policy.running(key=key, age=now + number, duration=5)
+    start = policy._clock
+    for number, key in enumerate(keys):
+        policy.running(key=key, age=now + 0.5 * (number + 1) + number, duration=5)
+    assert policy._clock - start == pytest.approx(10.0, rel=0.02)

@@ -15,7 +15,7 @@ import random
 import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 import anyio
@@ -25,6 +25,7 @@ from starvideos_async import (
     AsyncStarVideos,
     ClientClosedError,
     PollPolicy,
+    TaskFailedError,
     TaskStatus,
     TaskTimeoutError,
     Video,
@@ -558,6 +559,74 @@ async def test_the_policy_learns_between_which_ages_a_task_finished(
     old = client.task(task.id)
     await old.wait(poll_policy=policy)  # final at the first answer: when? nobody knows
     assert len(policy.observed) == 1
+
+
+class Tracking(Recording):
+    """Also records the running/ended hooks, in order, with everything else it is told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, Any, float | None]] = []
+
+    def observe(self, **what: Any) -> None:
+        super().observe(**what)
+        self.events.append(("observe", None, what["finished_by"]))
+
+    def running(self, *, key: Hashable, age: float, duration: int | None) -> None:
+        self.events.append(("running", key, age))
+
+    def ended(self, *, key: Hashable) -> None:
+        self.events.append(("ended", key, None))
+
+
+@pytest.mark.parametrize("end", ["completed", "failed", "cancelled"])
+async def test_a_tracking_policy_hears_of_each_running_answer_then_of_the_end_once(
+    client: AsyncStarVideos, fake: FakeStarVideos, end: str
+) -> None:
+    policy = Tracking()
+    task = await held(client, fake)
+    waiter = asyncio.create_task(task.wait(poll_policy=policy))
+    await polled(fake, 3)
+    if end == "completed":
+        fake.complete(task.id)
+        assert (await waiter).is_completed
+    elif end == "failed":
+        fake.fail(task.id, "the prompt was refused")
+        with pytest.raises(TaskFailedError):
+            await waiter
+    else:
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    await assert_nothing_left(client, fake)
+    kinds = [kind for kind, _, _ in policy.events]
+    assert kinds.count("ended") == 1
+    assert kinds[-1] == "ended"
+    assert kinds.count("running") >= 2
+    assert ("observe" in kinds) == (end == "completed")
+    running = [(key, age) for kind, key, age in policy.events if kind == "running"]
+    assert len({id(key) for key, _ in running}) == 1  # one key for the whole wait
+    ages = [age for _, age in running]
+    assert ages == sorted(ages)
+    assert ages[0] > 0
+    assert policy.events[-1][1] is running[0][0]
+
+
+async def test_a_tracking_policy_that_raises_still_gives_the_video(
+    client: AsyncStarVideos, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Clumsy(Tracking):
+        def running(self, **what: Any) -> None:  # type: ignore[override]
+            raise RuntimeError("cannot track")
+
+        def ended(self, **what: Any) -> None:  # type: ignore[override]
+            raise RuntimeError("cannot forget")
+
+    task = await client.submit("a kite")
+    assert (await task.wait(poll_policy=Clumsy())).is_completed
+    assert "Clumsy.running() failed" in caplog.text
+    assert "Clumsy.ended() failed" in caplog.text
+    await assert_nothing_left(client)
 
 
 async def test_a_policy_that_raises_ends_the_wait_with_its_error(
