@@ -8,7 +8,8 @@ answers one JSON line on stdout:
 - ``{"cmd": "stats"}``: request counters, peak in-flight, tasks held, and this
   process's CPU seconds (``resource.getrusage``) and RSS, so that the parent can compute
   the fake's CPU share over a client run.
-- ``{"cmd": "reset"}``: forget counters, arrival times and tasks.
+- ``{"cmd": "reset", "number": N}``: forget counters, arrival times and tasks; with
+  ``number``, number the next tasks from N (a task's duration follows from its number).
 - ``{"cmd": "create_held", "n": N}``: create N tasks that stay ``processing`` until
   released; answers their ids.
 - ``{"cmd": "release_all"}``: let every held task finish (its timeline has run out, so
@@ -135,6 +136,8 @@ def _handle(fake: BenchFake, command: dict[str, Any]) -> dict[str, Any]:
         fake.reset_stats()
         fake.tasks.clear()
         fake.status_counts.clear()
+        if "number" in command:  # durations follow from task numbers: replay a draw
+            fake.created = int(command["number"])
         return {"ok": True}
     if cmd == "create_held":
         ids = []
