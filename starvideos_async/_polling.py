@@ -104,7 +104,9 @@ class _Entry:
         self.failures = 0
         self.last_pending: float | None = None  # wall time of the last running status
         self.live = True  # False once dropped: a later subscriber gets a new entry
-        self.tracking: list[PollPolicy] = []  # policies told it runs: told when it ends
+        # Policies told it runs, to be told when it ends (None, not a list per entry:
+        # most policies do not track).
+        self.tracking: list[PollPolicy] | None = None
 
 
 class Subscription:
@@ -298,8 +300,8 @@ class Scheduler:
             del self._entries[entry.key]
         entry.token += 1
         entry.due = None
-        tracking, entry.tracking = entry.tracking, []
-        for policy in tracking:
+        tracking, entry.tracking = entry.tracking, None
+        for policy in tracking or ():
             try:
                 policy.ended(key=entry)
             except Exception:
@@ -549,7 +551,9 @@ class Scheduler:
 
     def _track(self, entry: _Entry, policy: PollPolicy, age: float) -> None:
         """Tell a learning policy the task still runs (it learns from unfinished tasks)."""
-        if policy not in entry.tracking:
+        if entry.tracking is None:
+            entry.tracking = [policy]
+        elif policy not in entry.tracking:
             entry.tracking.append(policy)
         try:
             policy.running(key=entry, age=max(age, 0.0), duration=entry.duration)
