@@ -53,7 +53,7 @@ class _Slots:
     __slots__ = ("_semaphore",)
 
     def __init__(self, slots: int) -> None:
-        self._semaphore = anyio.Semaphore(slots, fast_acquire=True)
+        self._semaphore = anyio.Semaphore(slots, max_value=slots, fast_acquire=True)
 
     def __repr__(self) -> str:
         semaphore = self._semaphore

@@ -535,9 +535,11 @@ class Scheduler:
             self._end(entry, video)
             return
         entry.last_pending = now_wall
+        told: list[PollPolicy] = []  # once per policy, even with several waiters
         for subscriber in subscribers:
             policy = subscriber.policy
-            if type(policy).running is not _NO_TRACKING:
+            if type(policy).running is not _NO_TRACKING and all(p is not policy for p in told):
+                told.append(policy)
                 self._track(entry, policy, now_wall - subscriber.origin)
             _send(subscriber, video)
         remaining = entry.subscribers

@@ -612,6 +612,23 @@ async def test_a_tracking_policy_hears_of_each_running_answer_then_of_the_end_on
     assert policy.events[-1][1] is running[0][0]
 
 
+async def test_two_waits_on_one_task_with_one_policy_report_it_once_per_answer(
+    client: AsyncStarVideos, fake: FakeStarVideos
+) -> None:
+    policy = Tracking()
+    task = await held(client, fake)
+    await asyncio.sleep(0.02)  # the second handle's origin comes from the task's created
+    first = asyncio.create_task(task.wait(poll_policy=policy))
+    second = asyncio.create_task(client.task(task.id).wait(poll_policy=policy))
+    await polled(fake, 4)
+    fake.complete(task.id)
+    with anyio.fail_after(5):
+        await asyncio.gather(first, second)
+    running = [age for kind, _, age in policy.events if kind == "running"]
+    assert running == sorted(running)  # one age per answer, not two interleaved
+    assert [kind for kind, _, _ in policy.events].count("ended") == 1
+
+
 async def test_a_tracking_policy_that_raises_still_gives_the_video(
     client: AsyncStarVideos, caplog: pytest.LogCaptureFixture
 ) -> None:
