@@ -224,7 +224,7 @@ class HTTPTransport:
                         )
                         try:
                             status = response.status
-                            size = response.content_length
+                            size = _decoded_length(response)
                             cap = self.max_response_bytes
                             if status < 300 and size is not None and size <= cap:
                                 raw = await response.read()  # the usual answer
@@ -260,7 +260,7 @@ class HTTPTransport:
             # (a huge 502 page must stay a retryable ServerError).
             return await _read_prefix(response, _BODY_KEPT)
         cap = self.max_response_bytes
-        length = response.content_length
+        length = _decoded_length(response)
         if length is not None and length <= cap:
             return await response.read()
         if length is not None:
@@ -279,6 +279,18 @@ class HTTPTransport:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _decoded_length(response: aiohttp.ClientResponse) -> int | None:
+    """The body's size as read, when known: a compressed one is counted as it streams.
+
+    aiohttp decompresses on the fly, so a ``Content-Length`` of a few KB can hide
+    megabytes of JSON: it only tells the size of a body sent as it is.
+    """
+    length = response.content_length
+    if length is not None and response.headers.get("Content-Encoding", "identity") != "identity":
+        return None
+    return length
 
 
 async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import gzip
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
@@ -508,6 +509,24 @@ async def test_malformed_create_answer_with_an_id_under_aioresponses(
 async def test_oversized_answer_is_refused(fake: FakeStarVideos) -> None:
     async with fake.client(max_response_bytes=50) as client:
         with pytest.raises(MalformedResponseError, match="exceeds the 50-byte limit"):
+            await client.submit("a fox")
+
+
+async def test_a_small_compressed_answer_that_inflates_past_the_limit_is_refused(
+    fake: FakeStarVideos,
+) -> None:
+    """aiohttp decompresses on the fly: the limit counts what is read, not what is sent."""
+    big = json.dumps({"id": "video_starvideos_1", "status": "queued", "pad": " " * 200_000})
+    body = gzip.compress(big.encode())
+    assert len(body) < 2_000
+    fake.inject(
+        Fault.status(
+            200, body, headers={"Content-Encoding": "gzip"}, content_type="application/json"
+        ),
+        endpoint="create",
+    )
+    async with fake.client(max_response_bytes=100_000) as client:
+        with pytest.raises(MalformedResponseError, match="exceeds the 100000-byte limit"):
             await client.submit("a fox")
 
 
