@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn, TypeVar
 
 import aiohttp
-import anyio
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -241,7 +240,8 @@ class HTTPTransport:
                         # closed by aclose() while this request was on its way out
                         raise ClientClosedError("this StarVideos client is closed") from exc
                     break
-            await anyio.sleep(delay)
+            if gate is not None:  # (only a gate makes a delay) queue for the next pass
+                await gate.ready()
         logger.debug(
             "%s %s -> %d in %.1f ms (attempt %d)",
             info.method,

@@ -119,20 +119,35 @@ class RateGate:
         """Pass now and return 0, or return the seconds until a pass may be possible.
 
         For callers that must not wait while holding something (the HTTP transport
-        holds a limiter slot): release it, sleep the returned delay, try again.
+        holds a limiter slot): release it, wait for :meth:`ready`, try again.
         """
         if not self._slots and not self._paused_until:
             return 0.0  # no cap and never paused: no clock read
         now = anyio.current_time()
-        ready = max(self._paused_until, self._last + self._spacing)
-        if self._slots and len(self._recent) == self._slots:
-            ready = max(ready, self._recent[0] + self._window)
-        if ready > now:
-            return ready - now
+        delay = self._delay(now)
+        if delay > 0:
+            return delay
         if self._slots:
             self._recent.append(now)
             self._last = now
         return 0.0
+
+    def _delay(self, now: float) -> float:
+        ready = max(self._paused_until, self._last + self._spacing)
+        if self._slots and len(self._recent) == self._slots:
+            ready = max(ready, self._recent[0] + self._window)
+        return ready - now
+
+    async def ready(self) -> None:
+        """Return when a pass may be possible; takes nothing (then :meth:`try_pass`).
+
+        Callers queue in arrival order and only the first one sleeps on the clock, so
+        each pass wakes one or two of them, not all: with passes spaced evenly, every
+        caller sleeping on its own would wake every caller at every pass.
+        """
+        async with self._lock:
+            while (delay := self._delay(anyio.current_time())) > 0:  # noqa: ASYNC110
+                await anyio.sleep(delay)
 
     async def wait(self) -> None:
         """Return when one more call may start now (callers pass in arrival order)."""

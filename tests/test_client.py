@@ -614,3 +614,35 @@ def test_rate_gate_spaces_passes_evenly_not_in_bursts(monkeypatch: pytest.Monkey
     assert min(gaps) == pytest.approx(spacing)
     for start in passes:  # no window of the service's second sees more than the cap
         assert sum(start <= t < start + 1.0 for t in passes) <= 10
+
+
+async def test_callers_waiting_for_the_rate_gate_wake_one_pass_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight callers, forty passes: about one sleep per pass, not one per caller per pass."""
+    gate = RateGate(40, window=0.5)  # a pass every ~13 ms
+    sleeps = 0
+    real_sleep = anyio.sleep
+
+    async def counted(delay: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        await real_sleep(delay)
+
+    monkeypatch.setattr(anyio, "sleep", counted)
+    waited: list[float] = []
+
+    async def caller() -> None:
+        for _ in range(5):
+            asked = anyio.current_time()
+            while gate.try_pass():  # as the HTTP transport does, holding nothing between
+                await gate.ready()
+            waited.append(anyio.current_time() - asked)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(caller)
+    assert len(waited) == 40
+    assert sleeps <= 2 * 40
+    assert max(waited) < 8 * 2 * (0.5 + RateGate.SLACK) / 40 + 0.1  # about a turn of 8
