@@ -78,10 +78,11 @@ class _Slots:
 class RateGate:
     """At most ``rate`` passes in any window of ``window`` seconds, plus shared pauses.
 
-    Passes are also spaced evenly (one per ``window / rate`` at most): a cap enforced in
-    bursts (a window's worth at once, then nothing) lets the jitter between here and the
-    service push part of one burst into the next window the service counts, whereas
-    evenly spaced calls only gain as many as arrive early by the slack. ``rate=None``
+    Passes also follow an even schedule (one per ``window / rate``, each allowed up to
+    :attr:`BURST` early): a cap enforced in bursts (a window's worth at once, then
+    nothing) lets the jitter between here and the service push part of one burst into
+    the next window the service counts, whereas evenly spaced calls only gain as many
+    as arrive early by the slack. ``rate=None``
     means no cap (pauses still apply). Passing is fair in arrival order: one lock
     queues the callers and the holder sleeps until its turn.
     """
@@ -89,6 +90,9 @@ class RateGate:
     #: A little slack so that transit jitter between here and the service cannot
     #: squeeze ``rate + 1`` arrivals into one of the service's windows.
     SLACK = 0.02
+    #: How early a pass may come on the even schedule (half the slack: the other half
+    #: absorbs jitter on the way to the service).
+    BURST = 0.01
 
     def __init__(self, rate: float | None, *, window: float = 1.0) -> None:
         if rate is not None and (isinstance(rate, bool) or not rate > 0 or math.isinf(rate)):
@@ -101,7 +105,11 @@ class RateGate:
         self._window = window + self.SLACK
         self._slots = slots
         self._spacing = self._window / slots if slots else 0.0
-        self._last = -math.inf
+        # Passes follow a schedule one spacing apart (GCRA); a pass may come up to
+        # ``BURST`` early, so that a loop whose timers fire a millisecond late still
+        # keeps the pace, but never more than ``rate`` in a window.
+        self._due = -math.inf  # the next pass's place on the schedule
+        self._early = min(self.BURST, self._spacing)
         self._recent: collections.deque[float] = collections.deque(maxlen=self._slots or 1)
         self._lock = anyio.Lock()
         self._paused_until = 0.0
@@ -129,14 +137,22 @@ class RateGate:
             return delay
         if self._slots:
             self._recent.append(now)
-            self._last = now
+            self._due = max(self._due, now) + self._spacing
         return 0.0
 
     def _delay(self, now: float) -> float:
-        ready = max(self._paused_until, self._last + self._spacing)
+        return self.opens_at() - now
+
+    def opens_at(self) -> float:
+        """The event-loop time from which the next pass may happen (past: now).
+
+        The scheduler starts a status call only then, so that the call passes at once
+        instead of queueing in :meth:`ready`.
+        """
+        ready = max(self._paused_until, self._due - self._early)
         if self._slots and len(self._recent) == self._slots:
             ready = max(ready, self._recent[0] + self._window)
-        return ready - now
+        return ready
 
     async def ready(self) -> None:
         """Return when a pass may be possible; takes nothing (then :meth:`try_pass`).

@@ -363,7 +363,7 @@ class Scheduler:
                     continue
                 entry, due = self._next_due()
                 if entry is not None:
-                    due = max(due, self._gate.paused_until)
+                    due = max(due, self._gate.opens_at())
                 if entry is None or due > loop.time():
                     await self._sleep(loop, due)
                     continue
@@ -434,7 +434,7 @@ class Scheduler:
         """
         if self._in_flight < self._max_in_flight and not self._closed:
             entry, due = self._next_due()
-            if entry is not None and max(due, self._gate.paused_until) <= worker.loop.time():
+            if entry is not None and max(due, self._gate.opens_at()) <= worker.loop.time():
                 heapq.heappop(self._heap)
                 entry.due = None
                 self._in_flight += 1
