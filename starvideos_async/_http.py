@@ -168,7 +168,7 @@ class HTTPTransport:
             gate: A rate gate each attempt passes before it is sent.
         """
         info = RequestInfo(method, path, task_id)
-        payload = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        payload = None if body is None else _dumps(body).encode()
         retries = self.retry.max_retries if max_retries is None else max_retries
         attempt = 1
         while True:
@@ -323,6 +323,11 @@ def _translate(exc: BaseException, info: RequestInfo) -> NoReturn:
     raise APIConnectionError(f"connection failed: {detail}", request=info) from exc
 
 
+#: Built once: ``json.dumps`` with any argument builds an encoder per call.
+_dumps: Final = json.JSONEncoder(ensure_ascii=False).encode
+_loads: Final = json.loads
+
+
 def _decode(raw: bytes) -> object:
     try:
         return json.loads(raw)
@@ -341,8 +346,8 @@ def _encodable(text: str) -> bool:
 
 def _parse_success(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
     try:
-        data = _decode(raw)
-    except ValueError as exc:
+        data = _loads(raw)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         text = raw[:_BODY_KEPT].decode("utf-8", "replace")
         what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(text)!r}"
         raise MalformedResponseError(
