@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
 import json
 import warnings
 from types import TracebackType
@@ -610,10 +609,11 @@ def test_rate_gate_spaces_passes_evenly_not_in_bursts(monkeypatch: pytest.Monkey
         while delay := gate.try_pass():
             clock[0] += delay
         passes.append(clock[0])
-    gaps = [b - a for a, b in itertools.pairwise(passes)]
-    assert min(gaps) == pytest.approx(spacing)
-    for start in passes:  # no window of the service's second sees more than the cap
-        assert sum(start <= t < start + 1.0 for t in passes) <= 10
+    assert passes[-1] - passes[0] >= 24 * spacing - RateGate.BURST  # the pace holds
+    for start in passes:  # no stretch sees more than its share, give or take a burst
+        assert sum(start <= t < start + 5 * spacing for t in passes) <= 6
+        # and no window of the service's second more than the cap, with a margin
+        assert sum(start <= t < start + 1.0 + RateGate.BURST for t in passes) <= 10
 
 
 async def test_callers_waiting_for_the_rate_gate_wake_one_pass_at_a_time(
