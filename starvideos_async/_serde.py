@@ -123,7 +123,13 @@ def _video(o: Mapping[str, Any], extra: Mapping[str, Any]) -> Video:
     )
 
 
-converter.register_structure_hook(Video, lambda o, _: _video(o, o.get(_EXTRA_KEY, {})))
+def _video_hook(o: object, _: object) -> Video:
+    if not isinstance(o, Mapping):  # what the generated function raises on a non-mapping
+        raise TypeError(f"expected a mapping, got {type(o).__name__}")
+    return _video(o, o.get(_EXTRA_KEY, {}))
+
+
+converter.register_structure_hook(Video, _video_hook)
 
 converter.register_unstructure_hook(
     VideoRequest,

@@ -148,6 +148,14 @@ def test_the_video_hook_is_what_cattrs_would_generate(
     assert outcome(lambda o: converter.structure(o, Video)) == outcome(_GENERATED_VIDEO)
 
 
+@pytest.mark.parametrize("value", [None, 5, "id", ["id", "status"]])
+def test_the_video_hook_refuses_what_is_no_mapping_as_cattrs_would(value: object) -> None:
+    with pytest.raises(TypeError):
+        _GENERATED_VIDEO(value)
+    with pytest.raises(TypeError):
+        converter.structure(value, Video)
+
+
 def _check_parsed(value: object, info: RequestInfo) -> None:
     """The property for one decoded answer: a faithful Video, or a clear malformed error."""
     raw = json.dumps(value).encode()
