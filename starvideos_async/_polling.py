@@ -1,25 +1,29 @@
 """One status scheduler per client: every ``wait()``/``watch()`` of the client is served here.
 
 Not one sleeping loop per waiter: a heap of next-due times, one timer
-(``loop.call_at``), one driver task that starts the due status calls (at most
-``max_in_flight`` at once; calls of a custom fetcher pass the client's rate gate here,
-the HTTP fetcher passes it per attempt), and subscriptions that receive each new
-snapshot. Waiters on the same task id with the same status fetcher share one entry,
-hence one status call per due time.
+(``loop.call_at``), one driver task that hands the due status calls to workers, and
+subscriptions that receive each new snapshot. Workers are long-lived tasks (at most
+``max_in_flight``) that make one call after another: a worker whose call ends takes
+the next due one itself and parks on a future when none is due, so a status call costs
+no task of its own. Calls start only when the client's rate gate is open (calls of a
+custom fetcher pass it here, the HTTP fetcher passes it per attempt). Waiters on the
+same task id with the same status fetcher share one entry, hence one status call per
+due time.
 
 Lifetimes, which is where the races hide:
 
-* The driver task only lives while someone waits. When the last subscription of an
-  entry closes (finished, cancelled, broken out of), the entry's in-flight call is
-  cancelled (it ends within a turn of the loop); when no entry is left, the driver
-  exits, so nothing is left running. A subscription arriving as the driver exits
-  starts a new one.
+* The driver task and the workers only live while someone waits. When the last
+  subscription of an entry closes (finished, cancelled, broken out of), the entry's
+  in-flight call is cancelled (it ends within a turn of the loop; its worker withdraws
+  the cancel request and goes on), or taken back if its worker has not begun it; when
+  no entry is left, the driver and the parked workers exit, so nothing is left
+  running. A subscription arriving as the driver exits starts a new one.
 * Subscribing to an entry whose call is in flight joins that call: the answer goes to
   every subscriber of the moment.
 * Whatever goes wrong inside the driver (a policy that raises, a bug) ends the waits
   concerned with that error instead of leaving them waiting forever.
 * :meth:`Scheduler.aclose` ends every wait with :class:`ClientClosedError`, then
-  cancels and awaits the drivers and their calls.
+  cancels and awaits the driver and the workers.
 """
 
 from __future__ import annotations
@@ -413,9 +417,7 @@ class Scheduler:
 
     def _start_call(self, loop: asyncio.AbstractEventLoop, entry: _Entry) -> None:
         """Hand ``entry``'s call to a parked worker, or to a new one."""
-        self._in_flight += 1
-        for subscriber in entry.subscribers:
-            subscriber.polls += 1
+        self._count_call(entry)
         if self._idle:
             worker = self._idle.pop()
             worker.hand_over(entry)
@@ -425,6 +427,11 @@ class Scheduler:
         worker.task = task
         self._workers.add(task)
         task.add_done_callback(worker.over)
+
+    def _count_call(self, entry: _Entry) -> None:
+        self._in_flight += 1
+        for subscriber in entry.subscribers:
+            subscriber.polls += 1
 
     def _take_next(self, worker: _Worker) -> _Entry | None:
         """The next due call, for a worker whose call just ended; else wake the driver.
@@ -437,9 +444,7 @@ class Scheduler:
             if entry is not None and max(due, self._gate.opens_at()) <= worker.loop.time():
                 heapq.heappop(self._heap)
                 entry.due = None
-                self._in_flight += 1
-                for subscriber in entry.subscribers:
-                    subscriber.polls += 1
+                self._count_call(entry)
                 entry.call = worker
                 worker.entry = entry
                 return entry
