@@ -329,13 +329,7 @@ async def scale(spec: dict[str, Any]) -> dict[str, Any]:
     ids: list[str] = spec["ids"]
     # Request start times, client side (an aiohttp trace on a session we pass in; the
     # SDK sends exactly as on its own session), to check the rate cap where it applies.
-    starts = array("d")
-
-    async def on_request_start(*_: object) -> None:
-        starts.append(time.monotonic())
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_request_start)
+    starts, trace = start_times()
     connector = aiohttp.TCPConnector(limit=max(100, spec["concurrency"]))
     session = aiohttp.ClientSession(connector=connector, trace_configs=[trace])
     async with (
@@ -397,13 +391,7 @@ async def paced_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
 
     ids: list[str] = spec["ids"]
     calls, rate = spec["calls"], spec["rate"]
-    starts = array("d")
-
-    async def on_request_start(*_: object) -> None:
-        starts.append(time.monotonic())
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_start.append(on_request_start)
+    starts, trace = start_times()
     headers = {"Authorization": f"Bearer {spec['api_key']}"}
     result_url = f"{spec['base_url']}/v1/result/"
     connector = aiohttp.TCPConnector(limit=max(100, spec["concurrency"]))
@@ -435,6 +423,20 @@ async def paced_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
         wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
     most = max_in_window(list(starts)[1:], 1.0)  # (the first call opened the connection)
     return {"wall": wall, "cpu": cpu, "calls": calls, "max_starts_in_1s": most}
+
+
+def start_times() -> tuple[array[float], Any]:
+    """An aiohttp trace that records when each request starts, and the record."""
+    import aiohttp
+
+    starts: array[float] = array("d")
+
+    async def on_request_start(*_: object) -> None:
+        starts.append(time.monotonic())
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    return starts, trace
 
 
 def max_in_window(times: list[float], window: float) -> int:

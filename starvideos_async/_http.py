@@ -325,7 +325,6 @@ def _translate(exc: BaseException, info: RequestInfo) -> NoReturn:
 
 #: Built once: ``json.dumps`` with any argument builds an encoder per call.
 _dumps: Final = json.JSONEncoder(ensure_ascii=False).encode
-_loads: Final = json.loads
 
 
 def _decode(raw: bytes) -> object:
@@ -346,7 +345,7 @@ def _encodable(text: str) -> bool:
 
 def _parse_success(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
     try:
-        data = _loads(raw)
+        data = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         text = raw[:_BODY_KEPT].decode("utf-8", "replace")
         what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(text)!r}"
