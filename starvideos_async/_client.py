@@ -11,11 +11,10 @@ import re
 from collections.abc import Awaitable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, overload
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 import aiohttp
-import anyio
 
 from . import _retry
 from ._config import Timeout, resolve_api_key, resolve_base_url
@@ -170,7 +169,7 @@ class AsyncStarVideos:
         self._scheduler = Scheduler(
             gate=self._status_gate, max_in_flight=max_concurrency, retry=self._http.retry
         )
-        self._creates: set[asyncio.Future[Video]] = set()  # creates on the wire
+        self._creates: set[asyncio.Future[Any]] = set()  # creates on the wire
         self._orphans: list[VideoTask] = []
 
     def __repr__(self) -> str:
@@ -300,11 +299,16 @@ class AsyncStarVideos:
                 )
             return
         video = call.result()
-        self._orphans.append(VideoTask(self, video.id, latest=video, request=request))
+        self._adopt(
+            VideoTask(self, video.id, latest=video, request=request), "submit() was cancelled"
+        )
+
+    def _adopt(self, task: VideoTask, why: str) -> None:
+        self._orphans.append(task)
         logger.warning(
-            "submit() was cancelled, but the service created task %s; "
-            "it is kept in client.orphaned_tasks",
-            video.id,
+            "%s, but the service created task %s; it is kept in client.orphaned_tasks",
+            why,
+            task.id,
         )
 
     @overload
@@ -346,19 +350,52 @@ class AsyncStarVideos:
         self._http.session()  # a closed client fails here, not once per request
         results: list[VideoTask | StarVideosError | None] = [None] * len(batch)
         pending = iter(enumerate(batch))
+        stopped: list[bool] = []  # [True] once the caller stopped waiting: no new
+        # create, and what lands is adopted (a list: mypy can't see the closure set it)
 
         async def worker() -> None:
+            # Creates are awaited here directly, not in a task each: the workers are
+            # the client's (aclose() awaits them), so cancelling the caller never
+            # cancels a create on the wire.
             for index, request in pending:
+                if stopped:
+                    return
                 try:
-                    results[index] = await self._create(request, max_retries)
+                    video = await self._http.request(
+                        "POST",
+                        _CREATE_PATH,
+                        body=request_body(request),
+                        parse=structure_video,
+                        max_retries=max_retries,
+                    )
                 except StarVideosError as exc:
                     results[index] = exc
+                    if stopped and getattr(exc, "request_sent", False):
+                        logger.warning(
+                            "a stopped submit_many() may have created a task "
+                            "(outcome unknown): %s",
+                            exc,
+                        )
+                    continue
+                task = results[index] = VideoTask(self, video.id, latest=video, request=request)
+                if stopped:
+                    self._adopt(task, "submit_many() was stopped")
 
+        loop = asyncio.get_running_loop()
+        workers = [
+            loop.create_task(worker(), name="starvideos-async creates")
+            for _ in range(min(len(batch), self.max_concurrency))
+        ]
+        for task in workers:
+            self._creates.add(task)
+            task.add_done_callback(self._creates.discard)
         try:
-            async with anyio.create_task_group() as group:
-                for _ in range(min(len(batch), self.max_concurrency)):
-                    group.start_soon(worker)
+            if workers:
+                await asyncio.wait(workers)  # (cancelling this wait cancels no worker)
+            for task in workers:
+                task.result()  # a worker's unexpected error (a bug) surfaces here
         except BaseException:
+            stopped.append(True)
             created = [r for r in results if isinstance(r, VideoTask)]
             if created:
                 self._orphans.extend(created)

@@ -52,6 +52,7 @@ logger: Final = logging.getLogger("starvideos_async")
 #: A JSON body larger than this is refused rather than read into memory.
 DEFAULT_MAX_RESPONSE_BYTES: Final = 1024 * 1024
 _BODY_KEPT: Final = 4096
+_CONTENT_ENCODING: Final = aiohttp.hdrs.CONTENT_ENCODING
 
 T = TypeVar("T")
 
@@ -90,6 +91,7 @@ class HTTPTransport:
         # yarl's parse cache each time when thousands of tasks are polled in turn).
         self._base_path = base_url.raw_path.rstrip("/")
         self._client_timeout = timeout.to_aiohttp()
+        self._urls: dict[str, URL] = {}  # the URLs of constant paths (creates)
         self._session = session
         self._owns_session = session is None
         self._connection_limit = connection_limit
@@ -167,14 +169,83 @@ class HTTPTransport:
             max_retries: Overrides the client's retry count for this call.
             gate: A rate gate each attempt passes before it is sent.
         """
-        info = RequestInfo(method, path, task_id)
+        # One coroutine for every attempt (a frame less on each resume than an
+        # ``_attempt`` helper); the ``RequestInfo`` of errors is built only for them.
         payload = None if body is None else _dumps(body).encode()
-        retries = self.retry.max_retries if max_retries is None else max_retries
+        url = self._urls.get(path)
+        if url is None:
+            url = self.base_url.with_path(self._base_path + path, encoded=True)
+            if payload is not None and len(self._urls) < 8:  # the create path: constant
+                self._urls[path] = url
         attempt = 1
         while True:
             try:
-                return await self._attempt(info, payload, parse, gate, attempt)
+                async with self.limiter:
+                    session = self._session
+                    if session is None or self._closed or session.closed:
+                        session = self.session()  # (after the wait: the client may have closed)
+                    # The gate is passed while holding the slot, so the request leaves
+                    # at once; but never *wait* for it holding the slot: creates would
+                    # queue behind a slow status rate.
+                    if gate is not None and gate.try_pass():
+                        raw = None
+                    else:
+                        started = time.perf_counter()
+                        try:
+                            response = await session.request(
+                                method,
+                                url,
+                                data=payload,
+                                # (not bound to a local: frame-capturing error reporters
+                                # would record the key with every exception raised here)
+                                headers=self._get_headers
+                                if payload is None
+                                else self._post_headers,
+                                timeout=self._client_timeout,
+                                allow_redirects=False,
+                            )
+                            try:
+                                status = response.status
+                                length = response.content_length
+                                if (
+                                    status < 300
+                                    and length is not None
+                                    and length <= self.max_response_bytes
+                                    and _CONTENT_ENCODING not in response.headers
+                                ):
+                                    raw = await response.read()  # the usual answer
+                                else:
+                                    raw = await self._read(
+                                        response, RequestInfo(method, path, task_id)
+                                    )
+                                response_headers = response.headers
+                            finally:
+                                response.release()
+                        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                            _translate(exc, RequestInfo(method, path, task_id))
+                        except RuntimeError as exc:
+                            if not session.closed:
+                                raise
+                            # closed by aclose() while this request was on its way out
+                            raise ClientClosedError("this StarVideos client is closed") from exc
+                if raw is None:  # refused by the gate: queue for its next pass
+                    await gate.ready()  # type: ignore[union-attr]
+                    continue
+                logger.debug(
+                    "%s %s -> %d in %.1f ms (attempt %d)",
+                    method,
+                    path,
+                    status,
+                    (time.perf_counter() - started) * 1000,
+                    attempt,
+                )
+                if 200 <= status < 300:
+                    return _parse_success(raw, parse, method, path, task_id)
+                raise _status_error(
+                    status, raw, response_headers, RequestInfo(method, path, task_id)
+                )
             except (APIConnectionError, APIStatusError) as exc:
+                retries = self.retry.max_retries if max_retries is None else max_retries
                 if attempt > retries or not _retry.should_retry(exc, method=method):
                     raise
                 hint = _retry.server_hint(exc)
@@ -192,67 +263,6 @@ class HTTPTransport:
                 )
                 await _retry.sleep(delay)
                 attempt += 1
-
-    async def _attempt(
-        self,
-        info: RequestInfo,
-        payload: bytes | None,
-        parse: Callable[[object], T],
-        gate: RateGate | None,
-        attempt: int,
-    ) -> T:
-        while True:
-            async with self.limiter:
-                session = self.session()  # after the wait: the client may have closed
-                # The gate is passed while holding the slot, so the request leaves at
-                # once; but never *wait* for it holding the slot: creates would queue
-                # behind a slow status rate.
-                delay = gate.try_pass() if gate is not None else 0.0
-                if not delay:
-                    started = time.perf_counter()
-                    try:
-                        response = await session.request(
-                            info.method,
-                            self.base_url.with_path(self._base_path + info.path, encoded=True),
-                            data=payload,
-                            # (not bound to a local: frame-capturing error reporters
-                            # would record the key with every exception raised here)
-                            headers=self._get_headers if payload is None else self._post_headers,
-                            timeout=self._client_timeout,
-                            allow_redirects=False,
-                        )
-                        try:
-                            status = response.status
-                            size = _decoded_length(response)
-                            cap = self.max_response_bytes
-                            if status < 300 and size is not None and size <= cap:
-                                raw = await response.read()  # the usual answer
-                            else:
-                                raw = await self._read(response, info)
-                            response_headers = response.headers
-                        finally:
-                            response.release()
-                    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                        _translate(exc, info)
-                    except RuntimeError as exc:
-                        if not session.closed:
-                            raise
-                        # closed by aclose() while this request was on its way out
-                        raise ClientClosedError("this StarVideos client is closed") from exc
-                    break
-            if gate is not None:  # (only a gate makes a delay) queue for the next pass
-                await gate.ready()
-        logger.debug(
-            "%s %s -> %d in %.1f ms (attempt %d)",
-            info.method,
-            info.path,
-            status,
-            (time.perf_counter() - started) * 1000,
-            attempt,
-        )
-        if 200 <= status < 300:
-            return _parse_success(raw, parse, info)
-        raise _status_error(status, raw, response_headers, info)
 
     async def _read(self, response: aiohttp.ClientResponse, info: RequestInfo) -> bytes:
         if response.status >= 300:
@@ -343,21 +353,26 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _parse_success(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
+def _parse_success(
+    raw: bytes, parse: Callable[[object], T], method: str, path: str, task_id: str | None
+) -> T:
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         text = raw[:_BODY_KEPT].decode("utf-8", "replace")
         what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(text)!r}"
         raise MalformedResponseError(
-            f"expected a JSON object, got {what}", request=info, body=text
+            f"expected a JSON object, got {what}",
+            request=RequestInfo(method, path, task_id),
+            body=text,
         ) from exc
     try:
         return parse(data)
     except (ValueError, TypeError, KeyError) as exc:
-        task_id = data.get("id") if isinstance(data, dict) else None
-        if isinstance(task_id, str) and task_id and _encodable(task_id) and info.task_id is None:
-            info = RequestInfo(info.method, info.path, task_id)
+        sent_id = data.get("id") if isinstance(data, dict) else None
+        if task_id is None and isinstance(sent_id, str) and sent_id and _encodable(sent_id):
+            task_id = sent_id
+        info = RequestInfo(method, path, task_id)
         reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise MalformedResponseError(
             f"unexpected response: {reason}",

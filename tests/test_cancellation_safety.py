@@ -54,8 +54,33 @@ async def test_submit_many_cut_short_by_a_timeout_loses_no_created_id(
     requests = [VideoRequest(prompt=f"p{i}") for i in range(40)]
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(client.submit_many(requests), 0.12)
-    await client.aclose()
-    assert fake.created > 0
+    on_the_wire = fake.created  # the fake counts a create when it arrives
+    await client.aclose()  # lets the creates on the wire land
+    assert 0 < on_the_wire < len(requests)
+    assert fake.created == on_the_wire  # none sent after the caller stopped
+    assert {t.id for t in client.orphaned_tasks} == set(fake.tasks)
+
+
+async def test_a_bug_in_submit_many_surfaces_as_itself_and_keeps_the_created_tasks(
+    fake: FakeStarVideos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import starvideos_async._client as client_module
+
+    real = client_module.request_body
+    calls = 0
+
+    def buggy(request: VideoRequest) -> dict[str, object]:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise RuntimeError("a bug")
+        return real(request)
+
+    monkeypatch.setattr(client_module, "request_body", buggy)
+    async with fake.client(max_concurrency=2) as client:
+        with pytest.raises(RuntimeError, match="a bug"):
+            await client.submit_many([VideoRequest(prompt=f"p{i}") for i in range(10)])
+    assert fake.created >= 4
     assert {t.id for t in client.orphaned_tasks} == set(fake.tasks)
 
 
