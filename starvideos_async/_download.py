@@ -3,10 +3,12 @@
 How a download goes:
 
 * The task must be ``completed``; its ``video_url`` (re-queried once when missing) points
-  at a file host that is not the API. Requests there are built here with explicit
-  headers and **no** ``Authorization``: the key never leaves the API origin, also not
-  after a redirect (there is nothing to strip). A caller-supplied ``aiohttp`` session
-  with default headers or ``auth`` is the caller's business: those would be sent.
+  at a file host that is not the API. Requests there go on a session of their own
+  (``HTTPTransport.file_session``: the API session carries the key as a default
+  header) with explicit headers and **no** ``Authorization``: the key never leaves the
+  API origin, also not after a redirect (there is nothing to strip). A caller-supplied
+  ``aiohttp`` session serves both; its default headers or ``auth`` are the caller's
+  business: those would be sent.
 * The body streams into a uniquely named temporary file beside the destination
   (``.<name>.<random>.part``); writes go to a worker thread about 1 MiB at a time. The
   file is fsynced, then renamed into place, so a partial file never has the final name.
@@ -479,7 +481,7 @@ class _Transfer:
             headers["Range"] = f"bytes={offset}-"
             if self.validator is not None:
                 headers["If-Range"] = self.validator
-        session = self.client._http.session()
+        session = self.client._http.file_session()
         try:
             async with session.get(
                 self.url, headers=headers, timeout=self.timeout, allow_redirects=True

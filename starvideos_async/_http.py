@@ -96,21 +96,23 @@ class HTTPTransport:
         self._owns_session = session is None
         self._connection_limit = connection_limit
         self._closed = False
-        #: Sent with every API request. On the client's own session they are the
-        #: session's defaults, so only the key is merged in per request (downloads on
-        #: the same session override both). Never ``Authorization``: the session also
-        #: fetches videos from other hosts.
-        self._plain_headers: Final = {
+        self._files: aiohttp.ClientSession | None = None
+        #: Sent with every API request. On the client's own session they are all the
+        #: session's defaults, key included, so most requests pass no headers at all
+        #: (aiohttp merges per-request headers into the defaults one by one). That
+        #: session only ever reaches the base URL; other hosts (video files) get a
+        #: session of their own, :meth:`file_session`, which has no key to leak.
+        plain = {
             "Accept": "application/json",
             "User-Agent": f"starvideos-async/{__version__} aiohttp/{aiohttp.__version__}",
         }
+        auth = {"Authorization": f"Bearer {api_key}"}
+        self._session_headers: Final = CIMultiDictProxy(CIMultiDict(plain, **auth))
+        json_type = {"Content-Type": "application/json"}
         # Built once, as aiohttp's own type: it would convert a dict on every request.
-        own = {"Authorization": f"Bearer {api_key}"}
-        if session is not None:  # a caller's session: send everything per request
-            own.update(self._plain_headers)
-        self._get_headers: Final = CIMultiDictProxy(CIMultiDict(own))
+        self._get_headers: Final = None if session is None else self._session_headers
         self._post_headers: Final = CIMultiDictProxy(
-            CIMultiDict(own, **{"Content-Type": "application/json"})
+            CIMultiDict(json_type if session is None else {**plain, **auth, **json_type})
         )
 
     def __repr__(self) -> str:
@@ -126,25 +128,45 @@ class HTTPTransport:
         self._closed = True
 
     def session(self) -> aiohttp.ClientSession:
-        """The session in use, creating the client's own on first use."""
+        """The session for API requests, creating the client's own on first use."""
         if self._closed:
             raise ClientClosedError("this StarVideos client is closed")
         session = self._session
         if session is None:
             connector = aiohttp.TCPConnector(limit=self._connection_limit)
             session = self._session = aiohttp.ClientSession(
-                connector=connector, headers=self._plain_headers
+                connector=connector, headers=self._session_headers
             )
         elif session.closed:
             raise ClientClosedError("the aiohttp session given to the client is closed")
         return session
 
+    def file_session(self) -> aiohttp.ClientSession:
+        """The session for other hosts (video files): never the API key.
+
+        The client's own API session sends the key with every request, so files are
+        fetched on a second session without default headers. A caller-supplied session
+        serves both (its defaults are the caller's business; the key is never one).
+        """
+        if not self._owns_session:
+            return self.session()
+        if self._closed:
+            raise ClientClosedError("this StarVideos client is closed")
+        files = self._files
+        if files is None:
+            connector = aiohttp.TCPConnector(limit=self._connection_limit)
+            files = self._files = aiohttp.ClientSession(connector=connector)
+        return files
+
     async def aclose(self) -> None:
-        """Close the client's own session (never a caller-supplied one)."""
+        """Close the client's own sessions (never a caller-supplied one)."""
         self._closed = True
         session, self._session = self._session, None
-        if self._owns_session and session is not None:
-            await session.close()
+        files, self._files = self._files, None
+        if self._owns_session:
+            for own in (session, files):
+                if own is not None:
+                    await own.close()
 
     async def request(
         self,
