@@ -158,6 +158,8 @@ class Subscription:
         delay = policy.next_delay(
             age=time.time() - self.origin, polls=self.polls, duration=duration
         )
+        if type(delay) is float and delay >= 0.0:  # the usual answer (NaN fails >=)
+            return delay
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay != delay:
             raise TypeError(
                 f"{type(policy).__name__}.next_delay() returned {delay!r}, not a number of seconds"
@@ -543,7 +545,9 @@ class Scheduler:
         told: list[PollPolicy] = []  # once per policy, even with several waiters
         for subscriber in subscribers:
             policy = subscriber.policy
-            if type(policy).running is not _NO_TRACKING and all(p is not policy for p in told):
+            if type(policy).running is not _NO_TRACKING and (
+                not told or all(p is not policy for p in told)
+            ):
                 told.append(policy)
                 self._track(entry, policy, now_wall - subscriber.origin)
             _send(subscriber, video)

@@ -110,9 +110,15 @@ def _video(o: Mapping[str, Any], extra: Mapping[str, Any]) -> Video:
     error = o.get("error")
     if error is not None and not isinstance(error, str):
         error = _strict_str(error, None)
+    # (id and status last: the same order of checks, hence of exceptions, as cattrs)
+    task_id = o["id"]
+    if type(task_id) is not str:
+        task_id = _strict_str(task_id, None)
+    status = o["status"]
+    status = _STATUSES.get(status, status) if type(status) is str else _status(status, None)
     return Video(
-        _strict_str(o["id"], None),
-        _status(o["status"], None),
+        task_id,
+        status,
         obj,
         created,
         model,
@@ -201,13 +207,18 @@ def structure_video(data: object) -> Video:
     # Decoded JSON: a nested object is a dict (a plain type check, not the Mapping ABC).
     if isinstance(err, dict) or ("id" not in data and error_message(data)):
         raise ValueError(f"the service answered with an error: {error_message(data)}")
-    extra = {k: v for k, v in data.items() if k not in _KNOWN_FIELDS}
+    if data.keys() <= _KNOWN_FIELDS:  # the usual answer: nothing to keep aside
+        extra: dict[str, Any] = {}
+    else:
+        extra = {k: v for k, v in data.items() if k not in _KNOWN_FIELDS}
     video = _video(data, extra)  # the registered hook, without dispatch or a copy
-    if not video.id:
+    task_id = video.id
+    if not task_id:
         raise ValueError("the task id is empty")
-    try:
-        video.id.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (JSON "\ud800"): such an id can never be sent back.
-        raise ValueError("the task id is not valid Unicode text") from None
+    if not task_id.isascii():
+        try:
+            task_id.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (JSON "\ud800"): such an id can never be sent back.
+            raise ValueError("the task id is not valid Unicode text") from None
     return video

@@ -461,8 +461,10 @@ class Outcomes:
 
     def _push(self, index: int, update: Update) -> None:
         if isinstance(update, Video):
-            self._tasks[index]._seen(update)
+            task = self._tasks[index]
+            task.latest = update  # what VideoTask._seen does, inlined: once per status call
             if not update.is_terminal:
+                task._running_seen = time.time()
                 return
             self._ready.append((index, (update, None)))
         else:
