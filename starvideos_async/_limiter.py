@@ -93,6 +93,8 @@ class RateGate:
     #: How early a pass may come on the even schedule (half the slack: the other half
     #: absorbs jitter on the way to the service).
     BURST = 0.01
+    #: The most passes :attr:`batch` suggests taking at once.
+    MAX_BATCH = 8
 
     def __init__(self, rate: float | None, *, window: float = 1.0) -> None:
         if rate is not None and (isinstance(rate, bool) or not rate > 0 or math.isinf(rate)):
@@ -107,9 +109,20 @@ class RateGate:
         self._spacing = self._window / slots if slots else 0.0
         # Passes follow a schedule one spacing apart (GCRA); a pass may come up to
         # ``BURST`` early, so that a loop whose timers fire a millisecond late still
-        # keeps the pace, but never more than ``rate`` in a window.
+        # keeps the pace, and at high rates a few passes may come together (at most
+        # ``1 + BURST / spacing``, e.g. 10 at 1,000/s): in any window the count stays
+        # below ``rate`` by the slack, and the window below is checked as well.
         self._due = -math.inf  # the next pass's place on the schedule
-        self._early = min(self.BURST, self._spacing)
+        self._early = self.BURST
+        #: How many passes a caller starting calls on its own clock should wait for
+        #: and take at once (see :meth:`opens_at`): calls sent together share a turn
+        #: of the event loop, evenly spaced single calls each pay a whole turn. As many
+        #: as fit in the early allowance, up to :attr:`MAX_BATCH`; 1 at low rates.
+        self.batch = (
+            max(1, min(self.MAX_BATCH, slots, 1 + math.floor(self._early / self._spacing)))
+            if slots
+            else self.MAX_BATCH
+        )
         self._recent: collections.deque[float] = collections.deque(maxlen=self._slots or 1)
         self._lock = anyio.Lock()
         self._paused_until = 0.0
@@ -141,18 +154,32 @@ class RateGate:
         return 0.0
 
     def _delay(self, now: float) -> float:
-        return self.opens_at() - now
+        return self.opens_at(1, now) - now
 
-    def opens_at(self) -> float:
-        """The event-loop time from which the next pass may happen (past: now).
+    def opens_at(self, count: int = 1, now: float = -math.inf) -> float:
+        """The event-loop time from which ``count`` passes may happen at once (past: now).
 
         The scheduler starts a status call only then, so that the call passes at once
-        instead of queueing in :meth:`ready`.
+        instead of queueing in :meth:`ready`; ``count`` counts the calls it started
+        that have not passed yet, plus the ones it means to start. Counts above the
+        cap's slots are taken as the slots. ``now``, the event loop's time, makes the
+        answer exact when the gate has been idle (more than a few passes cannot come
+        at once then either: the schedule restarts from now).
         """
-        ready = max(self._paused_until, self._due - self._early)
-        if self._slots and len(self._recent) == self._slots:
-            ready = max(ready, self._recent[0] + self._window)
-        return ready
+        slots = self._slots
+        if not slots:
+            return self._paused_until
+        if count > slots:
+            count = slots
+        due = self._due if self._due > now else now
+        ready = due + (count - 1) * self._spacing - self._early
+        # The sliding window: the count-th pass from now must come a window after the
+        # pass ``slots`` places before it.
+        recent = self._recent
+        index = len(recent) + count - 1 - slots
+        if index >= 0 and recent[index] + self._window > ready:
+            ready = recent[index] + self._window
+        return ready if ready > self._paused_until else self._paused_until
 
     async def ready(self) -> None:
         """Return when a pass may be possible; takes nothing (then :meth:`try_pass`).

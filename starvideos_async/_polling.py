@@ -203,6 +203,9 @@ class Scheduler:
         self._sleep_until = math.inf
         self._blocked = False  # the driver waits for a free call slot
         self._in_flight = 0
+        # Calls handed to a worker that has not begun them: they have not passed the
+        # rate gate yet, so the gate's state does not show them.
+        self._handed = 0
         self._closed = False
         #: Status calls started (fetcher invocations), for benchmarks and tests.
         self.status_calls = 0
@@ -320,6 +323,9 @@ class Scheduler:
             else:  # handed over but not begun: take it back
                 entry.call = worker.entry = None
                 self._in_flight -= 1
+                if worker.handed:
+                    worker.handed = False
+                    self._handed -= 1
                 if self._blocked:
                     self._wake()
         if not self._entries:
@@ -368,9 +374,19 @@ class Scheduler:
                     await self._sleep(loop, math.inf, blocked=True)
                     continue
                 entry, due = self._next_due()
+                now = loop.time()
                 if entry is not None:
-                    due = max(due, self._gate.opens_at())
-                if entry is None or due > loop.time():
+                    gate = self._gate
+                    opens = gate.opens_at(self._handed + 1, now)
+                    if opens > due and opens > now:
+                        # The rate cap, not the due time, holds the calls back: wake
+                        # when a batch of passes is open and start them together (a
+                        # call falling due meanwhile could not start any sooner).
+                        await self._sleep(
+                            loop, gate.opens_at(self._handed + gate.batch, now), gated=True
+                        )
+                        continue
+                if entry is None or due > now:
                     await self._sleep(loop, due)
                     continue
                 heapq.heappop(self._heap)
@@ -401,11 +417,18 @@ class Scheduler:
         return None, math.inf
 
     async def _sleep(
-        self, loop: asyncio.AbstractEventLoop, until: float, *, blocked: bool = False
+        self,
+        loop: asyncio.AbstractEventLoop,
+        until: float,
+        *,
+        blocked: bool = False,
+        gated: bool = False,
     ) -> None:
         wakeup: asyncio.Future[None] = loop.create_future()
         self._wakeup = wakeup
-        self._sleep_until = until
+        # What falls due before ``until`` wakes the driver, unless the rate gate set
+        # the time: then nothing can start sooner anyway.
+        self._sleep_until = -math.inf if gated else until
         self._blocked = blocked
         handle = loop.call_at(until, _resolve, wakeup) if until < math.inf else None
         try:
@@ -420,6 +443,7 @@ class Scheduler:
     def _start_call(self, loop: asyncio.AbstractEventLoop, entry: _Entry) -> None:
         """Hand ``entry``'s call to a parked worker, or to a new one."""
         self._count_call(entry)
+        self._handed += 1  # until the worker begins it (in _call)
         if self._idle:
             worker = self._idle.pop()
             worker.hand_over(entry)
@@ -443,7 +467,14 @@ class Scheduler:
         """
         if self._in_flight < self._max_in_flight and not self._closed:
             entry, due = self._next_due()
-            if entry is not None and max(due, self._gate.opens_at()) <= worker.loop.time():
+            # Not while the rate cap sets the pace: then the driver starts the calls,
+            # a batch at a time, rather than each worker one call per pass.
+            gate = self._gate
+            now = worker.loop.time()
+            if (
+                entry is not None
+                and max(due, gate.opens_at(self._handed + gate.batch, now)) <= now
+            ):
                 heapq.heappop(self._heap)
                 entry.due = None
                 self._count_call(entry)
@@ -461,6 +492,9 @@ class Scheduler:
 
     async def _call(self, worker: _Worker, entry: _Entry) -> None:
         """Make one status call and deliver its outcome (from the worker's task)."""
+        if worker.handed:
+            worker.handed = False
+            self._handed -= 1
         worker.started = True
         try:
             if not entry.gated:
@@ -600,13 +634,14 @@ class _Worker:
     ``max_in_flight`` workers exist; they end when no task is being polled any more.
     """
 
-    __slots__ = ("entry", "loop", "parked", "scheduler", "started", "task")
+    __slots__ = ("entry", "handed", "loop", "parked", "scheduler", "started", "task")
 
     def __init__(self, scheduler: Scheduler, entry: _Entry) -> None:
         self.scheduler = scheduler
         self.loop = asyncio.get_running_loop()
         self.entry: _Entry | None = entry
         self.started = False  # the current entry's call has begun (it can be cancelled)
+        self.handed = True  # given a call by the driver, not begun yet
         self.parked: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None]
         entry.call = self
@@ -616,6 +651,7 @@ class _Worker:
         self.entry = entry
         if entry is not None:
             entry.call = self
+            self.handed = True
         parked, self.parked = self.parked, None
         if parked is not None and not parked.done():
             parked.set_result(None)
@@ -647,6 +683,9 @@ class _Worker:
         """
         scheduler = self.scheduler
         scheduler._workers.discard(task)
+        if self.handed:  # it died before beginning the call it was handed
+            self.handed = False
+            scheduler._handed -= 1
         entry, self.entry = self.entry, None
         if entry is None or entry.call is not self:
             return

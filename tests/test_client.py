@@ -616,6 +616,57 @@ def test_rate_gate_spaces_passes_evenly_not_in_bursts(monkeypatch: pytest.Monkey
         assert sum(start <= t < start + 1.0 + RateGate.BURST for t in passes) <= 10
 
 
+def test_rate_gate_suggests_batches_only_where_passes_come_close_together() -> None:
+    assert RateGate(1000).batch == RateGate.MAX_BATCH  # a pass every 1.02 ms
+    assert RateGate(200).batch == 2  # 5.1 ms apart: two fit in the early allowance
+    assert RateGate(10).batch == 1  # 102 ms apart: never two at once
+    assert RateGate(0.5).batch == 1
+    assert RateGate(None).batch == RateGate.MAX_BATCH  # no cap: nothing to wait for
+
+
+def test_rate_gate_opens_for_a_batch_when_the_batch_can_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(anyio, "current_time", lambda: clock[0])
+    gate = RateGate(1000)
+    batch = gate.batch
+    # An idle gate: the early allowance's worth may pass now (1 + 10 ms / 1.02 ms = 10),
+    # one more may not: the schedule starts now, it does not owe the idle past.
+    at_once = 1 + int(RateGate.BURST / ((1.0 + RateGate.SLACK) / 1000))
+    assert at_once >= batch
+    assert gate.opens_at(at_once, clock[0]) <= clock[0] < gate.opens_at(at_once + 1, clock[0])
+    passes: list[float] = []
+    for _ in range(400):  # a caller that waits for a whole batch, then takes it
+        clock[0] = max(clock[0], gate.opens_at(batch, clock[0]))
+        for _ in range(batch):
+            assert gate.try_pass() == 0.0  # the whole batch passes at that moment
+            passes.append(clock[0])
+    assert len(set(passes)) == len(passes) // batch
+    span = passes[-1] - passes[0]
+    assert len(passes) / span > 0.97 * 1000  # the pace holds: nothing lost by batching
+    for start in passes[::batch]:  # no second sees the cap, with the slack to spare
+        assert sum(start <= t < start + 1.0 for t in passes) <= 1000 - 5
+
+
+def test_rate_gate_counts_passes_the_caller_has_started_but_not_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(anyio, "current_time", lambda: clock[0])
+    gate = RateGate(1000)
+    for _ in range(20):  # a busy gate: the schedule runs ahead of the clock
+        while delay := gate.try_pass():
+            clock[0] += delay
+    # Three calls started, not passed yet: a 4th may start when a 4th pass could.
+    ahead = gate.opens_at(4, clock[0])
+    assert ahead > gate.opens_at(1, clock[0])
+    for _ in range(3):
+        clock[0] = max(clock[0], gate.opens_at(1, clock[0]))
+        assert gate.try_pass() == 0.0
+    assert gate.opens_at(1, clock[0]) == pytest.approx(ahead)
+
+
 async def test_callers_waiting_for_the_rate_gate_wake_one_pass_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -71,6 +71,8 @@ async def assert_nothing_left(client: AsyncStarVideos, fake: FakeStarVideos | No
     assert our_timers() == []
     assert client._scheduler.waiting == 0
     assert not client._scheduler.running
+    assert client._scheduler._in_flight == 0
+    assert client._scheduler._handed == 0  # every call handed over was begun or taken back
     if fake is not None:
         await asyncio.sleep(0.01)  # a request already on the wire may still land
         calls = fake.counters["status"]
@@ -306,6 +308,30 @@ async def test_rate_cap_holds_for_custom_fetchers_too(fake: FakeStarVideos) -> N
     busiest = max(sum(1 for t in arrivals if a <= t < a + 1.0) for a in arrivals[::50])
     assert busiest <= rate
     assert elapsed > 1.0
+
+
+async def test_under_the_cap_status_calls_leave_in_batches(fake: FakeStarVideos) -> None:
+    """Evenly spaced single calls would each cost a turn of the event loop; at 1,000/s
+    the scheduler waits for a few passes and starts them together."""
+    rate, arrivals = 1000, []
+
+    async def fetch(task_id: str) -> Video:
+        arrivals.append(time.monotonic())
+        return completed(task_id)
+
+    async with fake.client(
+        max_status_rate=rate, max_concurrency=64, status_fetcher=fetch
+    ) as client:
+        tasks = [client.task(f"video_starvideos_{n}") for n in range(800)]
+        with anyio.fail_after(30):
+            await client.wait_all(tasks)
+        await assert_nothing_left(client)
+    assert len(arrivals) == 800
+    arrivals.sort()
+    batches = 1 + sum(1 for a, b in itertools.pairwise(arrivals) if b - a > 0.0003)
+    assert batches <= 800 / 4, batches  # RateGate(1000).batch is 8
+    busiest = max(sum(1 for t in arrivals if a <= t < a + 1.0) for a in arrivals[::8])
+    assert busiest <= rate - 5  # the slack still keeps the count below the cap
 
 
 async def test_a_429_on_one_task_holds_every_status_call_of_the_client(
