@@ -19,7 +19,7 @@ import aiohttp
 from . import _retry
 from ._config import Timeout, resolve_api_key, resolve_base_url
 from ._errors import InvalidRequestError, StarVideosError, TaskFailedError, TaskTimeoutError
-from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport
+from ._http import DEFAULT_MAX_RESPONSE_BYTES, Abandoned, HTTPTransport
 from ._limiter import Limiter, RateGate, default_limiter
 from ._models import ProgressCallback, Video, VideoRequest
 from ._polling import PollPolicy, Scheduler, StatusCallback, StatusFetcher
@@ -353,10 +353,14 @@ class AsyncStarVideos:
         stopped: list[bool] = []  # [True] once the caller stopped waiting: no new
         # create, and what lands is adopted (a list: mypy can't see the closure set it)
 
+        def abandoned() -> bool:
+            return bool(stopped)
+
         async def worker() -> None:
             # Creates are awaited here directly, not in a task each: the workers are
             # the client's (aclose() awaits them), so cancelling the caller never
-            # cancels a create on the wire.
+            # cancels a create on the wire; once it stopped, a create not yet sent
+            # (waiting for a slot, or for a retry) is not sent.
             for index, request in pending:
                 if stopped:
                     return
@@ -367,7 +371,10 @@ class AsyncStarVideos:
                         body=request_body(request),
                         parse=structure_video,
                         max_retries=max_retries,
+                        abandoned=abandoned,
                     )
+                except Abandoned:
+                    return
                 except StarVideosError as exc:
                     results[index] = exc
                     if stopped and getattr(exc, "request_sent", False):
@@ -381,9 +388,16 @@ class AsyncStarVideos:
                 if stopped:
                     self._adopt(task, "submit_many() was stopped")
 
+        async def guarded() -> None:
+            try:
+                await worker()
+            except BaseException:  # a bug, not a failed create: stop the others too
+                stopped.append(True)
+                raise
+
         loop = asyncio.get_running_loop()
         workers = [
-            loop.create_task(worker(), name="starvideos-async creates")
+            loop.create_task(guarded(), name="starvideos-async creates")
             for _ in range(min(len(batch), self.max_concurrency))
         ]
         for task in workers:
@@ -392,6 +406,9 @@ class AsyncStarVideos:
         try:
             if workers:
                 await asyncio.wait(workers)  # (cancelling this wait cancels no worker)
+            for task in workers:
+                if not task.cancelled():
+                    task.exception()  # every error retrieved: no "never retrieved" noise
             for task in workers:
                 task.result()  # a worker's unexpected error (a bug) surfaces here
         except BaseException:

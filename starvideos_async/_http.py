@@ -45,7 +45,7 @@ from ._limiter import Limiter, RateGate
 from ._serde import error_message, text_excerpt
 from ._version import __version__
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HTTPTransport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Abandoned", "HTTPTransport"]
 
 logger: Final = logging.getLogger("starvideos_async")
 
@@ -63,6 +63,10 @@ _STATUS_ERRORS: Final[Mapping[int, type[APIStatusError]]] = {
     404: NotFoundError,
     422: BadRequestError,
 }
+
+
+class Abandoned(Exception):
+    """A request was not sent because its caller stopped waiting (see ``abandoned``)."""
 
 
 class HTTPTransport:
@@ -164,9 +168,12 @@ class HTTPTransport:
         session, self._session = self._session, None
         files, self._files = self._files, None
         if self._owns_session:
-            for own in (session, files):
-                if own is not None:
-                    await own.close()
+            try:
+                if session is not None:
+                    await session.close()
+            finally:
+                if files is not None:
+                    await files.close()
 
     async def request(
         self,
@@ -178,6 +185,7 @@ class HTTPTransport:
         task_id: str | None = None,
         max_retries: int | None = None,
         gate: RateGate | None = None,
+        abandoned: Callable[[], bool] | None = None,
     ) -> T:
         """Send one API request, with retries per policy, and parse the JSON answer.
 
@@ -190,6 +198,8 @@ class HTTPTransport:
             task_id: The task concerned, for error messages.
             max_retries: Overrides the client's retry count for this call.
             gate: A rate gate each attempt passes before it is sent.
+            abandoned: Asked right before each attempt is sent (holding its slot);
+                ``True`` raises :class:`Abandoned` instead of sending.
         """
         # One coroutine for every attempt (a frame less on each resume than an
         # ``_attempt`` helper); the ``RequestInfo`` of errors is built only for them.
@@ -209,6 +219,8 @@ class HTTPTransport:
                     # The gate is passed while holding the slot, so the request leaves
                     # at once; but never *wait* for it holding the slot: creates would
                     # queue behind a slow status rate.
+                    if abandoned is not None and abandoned():
+                        raise Abandoned(f"{method} {path} was not sent: its caller is gone")
                     if gate is not None and gate.try_pass():
                         raw = None
                     else:

@@ -161,23 +161,21 @@ class RateGate:
 
         The scheduler starts a status call only then, so that the call passes at once
         instead of queueing in :meth:`ready`; ``count`` counts the calls it started
-        that have not passed yet, plus the ones it means to start. Counts above the
-        cap's slots are taken as the slots. ``now``, the event loop's time, makes the
-        answer exact when the gate has been idle (more than a few passes cannot come
-        at once then either: the schedule restarts from now).
+        that have not passed yet, plus the ones it means to start. ``now``, the event
+        loop's time, makes the answer exact when the gate has been idle (more than a
+        few passes cannot come at once then either: the schedule restarts from now).
         """
         slots = self._slots
         if not slots:
             return self._paused_until
-        if count > slots:
-            count = slots
         due = self._due if self._due > now else now
         ready = due + (count - 1) * self._spacing - self._early
         # The sliding window: the count-th pass from now must come a window after the
-        # pass ``slots`` places before it.
+        # pass ``slots`` places before it (when that is one of the count, the even
+        # schedule above already spaces them a window apart).
         recent = self._recent
         index = len(recent) + count - 1 - slots
-        if index >= 0 and recent[index] + self._window > ready:
+        if 0 <= index < len(recent) and recent[index] + self._window > ready:
             ready = recent[index] + self._window
         return ready if ready > self._paused_until else self._paused_until
 

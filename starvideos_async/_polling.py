@@ -326,8 +326,8 @@ class Scheduler:
                 if worker.handed:
                     worker.handed = False
                     self._handed -= 1
-                if self._blocked:
-                    self._wake()
+                if self._blocked or self._sleep_until == -math.inf:
+                    self._wake()  # (asleep on the gate: one pass fewer is spoken for)
         if not self._entries:
             self._heap.clear()
             self._wake()

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import warnings
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -223,12 +224,15 @@ async def test_own_session_is_created_lazily_and_closed_by_aclose(fake: FakeStar
     assert session.closed
 
 
-async def test_no_unclosed_session_warnings(fake: FakeStarVideos) -> None:
+async def test_no_unclosed_session_warnings(fake: FakeStarVideos, tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         async with fake.client() as client:
             await client.submit("a fox")
             await client.retrieve((await client.submit("a cat")).id)
+            done = fake.create_task()
+            fake.complete(done.id)
+            await client.download(await client.retrieve(done.id), tmp_path)  # files' session
         del client
         unused = fake.client()
         await unused.aclose()
