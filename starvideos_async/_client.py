@@ -205,7 +205,9 @@ class AsyncStarVideos:
         self._http.refuse_new_requests()
         await self._scheduler.aclose()
         if self._creates:
-            await asyncio.gather(*self._creates, return_exceptions=True)
+            # Shielded: cancelling aclose() must not cancel creates on the wire (their
+            # ids would be lost); they go on landing in orphaned_tasks.
+            await asyncio.shield(asyncio.gather(*self._creates, return_exceptions=True))
         await self._http.aclose()
 
     @property
