@@ -6,7 +6,10 @@ subscriptions that receive each new snapshot. Workers are long-lived tasks (at m
 ``max_in_flight``) that make one call after another: a worker whose call ends takes
 the next due one itself and parks on a future when none is due, so a status call costs
 no task of its own. Calls start only when the client's rate gate is open (calls of a
-custom fetcher pass it here, the HTTP fetcher passes it per attempt). Waiters on the
+custom fetcher pass it here, the HTTP fetcher passes it per attempt); while the gate
+sets the pace, the driver waits until a batch of passes is open (``RateGate.batch``)
+and starts them together, since calls sent together share a turn of the event loop.
+Waiters on the
 same task id with the same status fetcher share one entry, hence one status call per
 due time.
 
