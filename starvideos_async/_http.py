@@ -387,11 +387,33 @@ def _encodable(text: str) -> bool:
     return True
 
 
+#: Built once; ``raw_decode`` parses without ``json.loads``'s layers.
+_raw_decode: Final = json.JSONDecoder().raw_decode
+
+
+def _loads(raw: bytes) -> Any:
+    """``json.loads(raw)``: the same result or error, at half the cost for the usual body.
+
+    ``json.loads`` on bytes sniffs the encoding, decodes, strips whitespace and checks
+    for trailing data through three more calls. The usual answer is plain UTF-8 JSON
+    with nothing around it: decoded and parsed directly, and when it parses to its
+    last character that is exactly what ``json.loads`` returns (an encoding it would
+    sniff, a BOM or surrounding whitespace cannot parse that way). Anything else goes
+    through ``json.loads`` itself, for its result or its exception.
+    """
+    try:
+        text = raw.decode()
+        data, end = _raw_decode(text)
+    except ValueError:  # (JSONDecodeError and UnicodeDecodeError are ValueErrors)
+        return json.loads(raw)
+    return data if end == len(text) else json.loads(raw)
+
+
 def _parse_success(
     raw: bytes, parse: Callable[[object], T], method: str, path: str, task_id: str | None
 ) -> T:
     try:
-        data = json.loads(raw)
+        data = _loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         text = raw[:_BODY_KEPT].decode("utf-8", "replace")
         what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(text)!r}"
