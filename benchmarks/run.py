@@ -444,6 +444,10 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
         status_calls = after["counters"].get("status", 0) - before["counters"].get("status", 0)
         peak_window = fake.command("max_in_window", endpoint="status", window=1.0)["max"]
         calls = status_calls - 1  # the warm-up retrieve is outside the measured window
+        # The machine drifts over minutes (the throughput section ran long before):
+        # each paced run is paired with an unpaced throughput run of the same client
+        # right after it, so that each ratio compares numbers of the same minutes.
+        adjacent = {"sdk": adjacent_throughput(args, "sdk")}
         # The reference: a raw aiohttp loop making as many calls at the same pace.
         paced = finish_client(
             start_client(
@@ -451,12 +455,14 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
         paced["cpu_us_per_call"] = paced["cpu"] / paced["calls"] * 1e6
+        adjacent["aiohttp"] = adjacent_throughput(args, "aiohttp")
         log(
             f"scale: raw aiohttp loop paced at {rate}/s: {paced['cpu_us_per_call']:.0f} us "
             f"CPU/call, {paced['calls'] / paced['wall']:.0f} calls/s"
         )
     result.update(
         paced=paced,
+        adjacent=adjacent,
         tasks=n,
         rate=rate,
         status_calls=calls,
@@ -475,6 +481,25 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
         f"(cap {rate})"
     )
     return result
+
+
+def adjacent_throughput(args: argparse.Namespace, kind: str) -> float:
+    """One throughput run of ``kind`` (the throughput section's shape): CPU µs/request."""
+    with fake_service("--mode", "per-poll", "--loop", args.fake_loop) as fake:
+        spec = {
+            "workload": "throughput",
+            "kind": kind,
+            "loop": "asyncio",
+            "tasks": args.tasks,
+            "concurrency": args.concurrency,
+            "base_url": fake.base_url,
+            "api_key": fake.api_key,
+        }
+        result = measured_run(fake, spec)
+    requests = result["fake"]["counters"]["create"] + result["fake"]["counters"]["status"]
+    cpu_us: float = result["cpu"] / requests * 1e6
+    log(f"scale: {kind} throughput run right after: {cpu_us:.0f} us CPU/req")
+    return cpu_us
 
 
 def scale_table(
@@ -498,6 +523,24 @@ def scale_table(
                 f"{data['cpu_us_per_call'] / paced_us:.2f}x",
             ),
             ("paced raw loop: most calls started in any 1 s", f"{paced['max_starts_in_1s']:,}"),
+        ]
+    adjacent = data.get("adjacent")
+    if adjacent:
+        sdk_us, raw_us = adjacent["sdk"], adjacent["aiohttp"]
+        paced_rows += [
+            ("SDK throughput CPU per request, run right after the scale run", f"{sdk_us:.0f} µs"),
+            (
+                "... scale CPU per status call vs it (same minutes)",
+                f"{data['cpu_us_per_call'] / sdk_us:.2f}x",
+            ),
+            (
+                "raw loop throughput CPU per request, run right after its paced run",
+                f"{raw_us:.0f} µs",
+            ),
+            (
+                "... paced raw loop vs it (same minutes)",
+                f"{paced['cpu_us_per_call'] / raw_us:.2f}x",
+            ),
         ]
     rows = [
         ("tasks awaited at once", f"{data['tasks']:,}"),

@@ -94,7 +94,7 @@ class RateGate:
     #: absorbs jitter on the way to the service).
     BURST = 0.01
     #: The most passes :attr:`batch` suggests taking at once.
-    MAX_BATCH = 8
+    MAX_BATCH = 10
 
     def __init__(self, rate: float | None, *, window: float = 1.0) -> None:
         if rate is not None and (isinstance(rate, bool) or not rate > 0 or math.isinf(rate)):

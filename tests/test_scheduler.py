@@ -334,7 +334,7 @@ async def test_under_the_cap_status_calls_leave_in_batches(fake: FakeStarVideos)
     assert len(arrivals) == 2400
     # Passes are 1.02 ms apart at the most even; a batch leaves within a turn or two.
     batches = 1 + sum(1 for a, b in itertools.pairwise(arrivals) if b - a > 0.0005)
-    assert batches <= 2400 / 3, batches  # RateGate(1000).batch is 8
+    assert batches <= 2400 / 3, batches  # RateGate(1000).batch is 10
     assert max_in_window(arrivals, 1.0) <= rate
 
 
