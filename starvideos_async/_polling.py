@@ -9,9 +9,8 @@ no task of its own. Calls start only when the client's rate gate is open (calls 
 custom fetcher pass it here, the HTTP fetcher passes it per attempt); while the gate
 sets the pace, the driver waits until a batch of passes is open (``RateGate.batch``)
 and starts them together, since calls sent together share a turn of the event loop.
-Waiters on the
-same task id with the same status fetcher share one entry, hence one status call per
-due time.
+Waiters on the same task id with the same status fetcher share one entry, hence one
+status call per due time.
 
 Lifetimes, which is where the races hide:
 
@@ -326,9 +325,7 @@ class Scheduler:
             else:  # handed over but not begun: take it back
                 entry.call = worker.entry = None
                 self._in_flight -= 1
-                if worker.handed:
-                    worker.handed = False
-                    self._handed -= 1
+                self._unhand(worker)
                 if self._blocked or self._sleep_until == -math.inf:
                     self._wake()  # (asleep on the gate: one pass fewer is spoken for)
         if not self._entries:
@@ -457,6 +454,12 @@ class Scheduler:
         self._workers.add(task)
         task.add_done_callback(worker.over)
 
+    def _unhand(self, worker: _Worker) -> None:
+        """``worker``'s handed call began, was taken back, or died: it is not pending."""
+        if worker.handed:
+            worker.handed = False
+            self._handed -= 1
+
     def _count_call(self, entry: _Entry) -> None:
         self._in_flight += 1
         for subscriber in entry.subscribers:
@@ -495,9 +498,7 @@ class Scheduler:
 
     async def _call(self, worker: _Worker, entry: _Entry) -> None:
         """Make one status call and deliver its outcome (from the worker's task)."""
-        if worker.handed:
-            worker.handed = False
-            self._handed -= 1
+        self._unhand(worker)
         worker.started = True
         try:
             if not entry.gated:
@@ -686,9 +687,7 @@ class _Worker:
         """
         scheduler = self.scheduler
         scheduler._workers.discard(task)
-        if self.handed:  # it died before beginning the call it was handed
-            self.handed = False
-            scheduler._handed -= 1
+        scheduler._unhand(self)  # it may die before beginning the call it was handed
         entry, self.entry = self.entry, None
         if entry is None or entry.call is not self:
             return
