@@ -37,6 +37,12 @@ _PLAIN_ID = re.compile(r"[A-Za-z0-9_.~-]{1,512}")
 _DOTS = frozenset({".", ".."})
 
 
+def _warn_if_sent(error: BaseException, who: str) -> None:
+    """A create nobody awaits failed after it may have reached the service: say so."""
+    if getattr(error, "request_sent", False):
+        logger.warning("%s may have created a task (outcome unknown): %s", who, error)
+
+
 class SubmitManyError(StarVideosError):
     """Some creates of :meth:`AsyncStarVideos.submit_many` failed; the others did not.
 
@@ -295,10 +301,7 @@ class AsyncStarVideos:
             return
         error = call.exception()  # also marks it retrieved: no "never retrieved" noise
         if error is not None:
-            if getattr(error, "request_sent", False):
-                logger.warning(
-                    "a cancelled submit() may have created a task (outcome unknown): %s", error
-                )
+            _warn_if_sent(error, "a cancelled submit()")
             return
         video = call.result()
         self._adopt(
@@ -379,12 +382,8 @@ class AsyncStarVideos:
                     return
                 except StarVideosError as exc:
                     results[index] = exc
-                    if stopped and getattr(exc, "request_sent", False):
-                        logger.warning(
-                            "a stopped submit_many() may have created a task "
-                            "(outcome unknown): %s",
-                            exc,
-                        )
+                    if stopped:
+                        _warn_if_sent(exc, "a stopped submit_many()")
                     continue
                 task = results[index] = VideoTask(self, video.id, latest=video, request=request)
                 if stopped:

@@ -116,7 +116,7 @@ class HTTPTransport:
         # Built once, as aiohttp's own type: it would convert a dict on every request.
         self._get_headers: Final = None if session is None else self._session_headers
         self._post_headers: Final = CIMultiDictProxy(
-            CIMultiDict(json_type if session is None else {**plain, **auth, **json_type})
+            CIMultiDict(json_type) if session is None else CIMultiDict(plain, **auth, **json_type)
         )
 
     def __repr__(self) -> str:
