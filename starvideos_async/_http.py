@@ -95,7 +95,10 @@ class HTTPTransport:
         # yarl's parse cache each time when thousands of tasks are polled in turn).
         self._base_path = base_url.raw_path.rstrip("/")
         self._client_timeout = timeout.to_aiohttp()
-        self._urls: dict[str, URL] = {}  # the URLs of constant paths (creates)
+        # URLs by path: the create path for good, and the most recent status paths
+        # (a task is polled again and again; each new URL object would compute its
+        # host, port and netloc afresh inside aiohttp). First in, first out.
+        self._urls: dict[str, URL] = {}
         self._session = session
         self._owns_session = session is None
         self._connection_limit = connection_limit
@@ -204,11 +207,13 @@ class HTTPTransport:
         # One coroutine for every attempt (a frame less on each resume than an
         # ``_attempt`` helper); the ``RequestInfo`` of errors is built only for them.
         payload = None if body is None else _dumps(body).encode()
-        url = self._urls.get(path)
+        urls = self._urls
+        url = urls.get(path)
         if url is None:
             url = self.base_url.with_path(self._base_path + path, encoded=True)
-            if payload is not None and len(self._urls) < 8:  # the create path: constant
-                self._urls[path] = url
+            if len(urls) >= _RECENT_URLS:
+                del urls[next(iter(urls))]
+            urls[path] = url
         attempt = 1
         while True:
             try:
@@ -323,6 +328,10 @@ class HTTPTransport:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+#: How many URLs :attr:`HTTPTransport._urls` keeps (a few hundred bytes each).
+_RECENT_URLS: Final = 1024
 
 
 def _decoded_length(response: aiohttp.ClientResponse) -> int | None:

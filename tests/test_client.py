@@ -32,6 +32,7 @@ from starvideos_async import (
     Video,
     VideoRequest,
     VideoTask,
+    _http,
 )
 from starvideos_async._limiter import RateGate
 from starvideos_async.testing import FakeStarVideos, Fault
@@ -328,6 +329,30 @@ async def test_retrieve_is_one_get_of_the_result_path(
     assert rec.body == b""
     assert video.id == created.id
     assert video.status is TaskStatus.QUEUED
+
+
+async def test_recent_urls_are_reused_and_the_cache_stays_bounded(
+    fake: FakeStarVideos, fake_client: AsyncStarVideos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Status URLs are kept for the next poll of the same task; with more tasks than
+    # the cache holds, the oldest go first and every request still reaches its task.
+    monkeypatch.setattr(_http, "_RECENT_URLS", 3)
+    fake.auto_advance = False
+    ids = [fake.create_task().id for _ in range(5)]
+    for task_id in ids + ids[::-1]:
+        video = await fake_client.retrieve(task_id)
+        assert video.id == task_id
+    paths = [rec.path.rpartition("/")[2] for rec in fake.requests]
+    assert paths == ids + ids[::-1]
+    urls = fake_client._http._urls
+    assert len(urls) == 3
+    # First in, first out (a hit does not refresh): 0 1 2, then 3 and 4 push out 0
+    # and 1, the second pass hits 4 3 2, and 1 and 0 push out 2 and 3.
+    assert [url.path.rpartition("/")[2] for url in urls.values()] == [ids[4], ids[1], ids[0]]
+    assert all(url.path.endswith(path) for path, url in urls.items())
+    await fake_client.submit("a fox")  # the create path joins (and evicts the oldest)
+    assert len(urls) == 3
+    assert list(urls)[-1].endswith("/videos")
 
 
 async def test_retrieve_escapes_the_id_into_one_path_segment(
