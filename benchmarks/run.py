@@ -9,10 +9,10 @@ Usage::
     nox -s bench -- --quick                       # the same, in a nox venv
 
 The fake service runs in a process of its own (``fake_server.py``); every client run is
-a fresh process (``clients.py``); repeats are interleaved (A B C A B C ...); every table
-gives medians and ratios against the raw aiohttp loop measured in the same run. Results
-go to ``benchmarks/results/`` (JSON with every run, and the Markdown tables). See
-``benchmarks/README.md`` for what each number means.
+a fresh process (``clients.py``); repeats are interleaved in a rotating order (A B C,
+B C A, C A B ...); every table gives medians and ratios against the raw aiohttp loop
+measured in the same run. Results go to ``benchmarks/results/`` (JSON with every run,
+and the Markdown tables). See ``benchmarks/README.md`` for what each number means.
 """
 
 from __future__ import annotations
@@ -172,7 +172,10 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     fake_args = ["--mode", "per-poll", "--loop", args.fake_loop]
     with fake_service(*fake_args) as fake:
         for repeat in range(args.repeats):
-            for kind in kinds:  # interleaved: A B C A B C ...
+            # Interleaved, and each repeat starts one client later (A B C, B C A, C A B,
+            # ...): no client always runs first or always follows the slow httpx run.
+            shift = repeat % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
                 name, _, loop = kind.partition("+")
                 tasks = args.httpx_tasks if name == "httpx" else args.tasks
                 spec = {
@@ -779,7 +782,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("workloads", nargs="*", help=f"any of {', '.join(WORKLOADS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run, ~2 minutes")
-    p.add_argument("--repeats", type=int, help="throughput repeats per client (default 3)")
+    p.add_argument("--repeats", type=int, help="throughput repeats per client (default 5)")
     p.add_argument("--tasks", type=int, help="throughput tasks per run (default 5000)")
     p.add_argument("--httpx-tasks", type=int, help="tasks per httpx run (default 250)")
     p.add_argument("--concurrency", type=int, default=64)
@@ -803,7 +806,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     quick = args.quick
     defaults = {
-        "repeats": 2 if quick else 3,
+        "repeats": 2 if quick else 5,
         "tasks": 500 if quick else 5000,
         "httpx_tasks": 100 if quick else 250,
         "poll_tasks": 60 if quick else 600,
