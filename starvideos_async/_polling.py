@@ -154,12 +154,14 @@ class Subscription:
         self.sink = sink
         self.tag = tag
 
-    def next_delay(self, duration: int | None) -> float:
-        """This subscriber's wish for the next poll, from its policy, checked."""
+    def next_delay(self, duration: int | None, now_wall: float | None = None) -> float:
+        """This subscriber's wish for the next poll, from its policy, checked.
+
+        ``now_wall``: the wall-clock time, when the caller has just read it.
+        """
         policy = self.policy
-        delay = policy.next_delay(
-            age=time.time() - self.origin, polls=self.polls, duration=duration
-        )
+        age = (time.time() if now_wall is None else now_wall) - self.origin
+        delay = policy.next_delay(age=age, polls=self.polls, duration=duration)
         if type(delay) is float and delay >= 0.0:  # the usual answer (NaN fails >=)
             return delay
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay != delay:
@@ -443,7 +445,7 @@ class Scheduler:
     def _start_call(self, loop: asyncio.AbstractEventLoop, entry: _Entry) -> None:
         """Hand ``entry``'s call to a parked worker, or to a new one."""
         self._count_call(entry)
-        self._handed += 1  # until the worker begins it (in _call)
+        self._handed += 1  # until the worker begins it (in _Worker.run)
         if self._idle:
             worker = self._idle.pop()
             worker.hand_over(entry)
@@ -479,7 +481,8 @@ class Scheduler:
             now = worker.loop.time()
             if (
                 entry is not None
-                and max(due, gate.opens_at(self._handed + gate.batch, now)) <= now
+                and due <= now
+                and gate.opens_at(self._handed + gate.batch, now) <= now
             ):
                 heapq.heappop(self._heap)
                 entry.due = None
@@ -496,29 +499,13 @@ class Scheduler:
         for worker in idle:
             worker.hand_over(None)
 
-    async def _call(self, worker: _Worker, entry: _Entry) -> None:
-        """Make one status call and deliver its outcome (from the worker's task)."""
-        self._unhand(worker)
-        worker.started = True
-        try:
-            if not entry.gated:
-                await self._gate.wait()
-            self.status_calls += 1
-            answer: object = await entry.fetcher(entry.task_id)
-            outcome: Update | None = (
-                answer
-                if isinstance(answer, Video)
-                else TypeError(f"the status fetcher returned {type(answer).__name__}, not a Video")
-            )
-        except asyncio.CancelledError:
-            if not entry.cancelled:
-                raise  # not ours: the worker ends, its done-callback cleans up
-            entry.cancelled = False
-            if _uncancel(worker.task):
-                raise  # someone else cancelled the worker as well
-            outcome = None
-        except Exception as exc:
-            outcome = exc
+    def _finish(self, worker: _Worker, entry: _Entry, outcome: Update | None) -> None:
+        """``worker``'s call for ``entry`` ended with ``outcome``: free it, deliver it.
+
+        The call itself is awaited in :meth:`_Worker.run` (no coroutine of its own:
+        a frame less on every resume of the request); ``None`` means it was cancelled
+        by :meth:`_drop`.
+        """
         if entry.cancelled:  # cancelled, but the fetcher swallowed it
             entry.cancelled = False
             _uncancel(worker.task)
@@ -533,7 +520,7 @@ class Scheduler:
             if isinstance(outcome, BaseException):
                 self._failed(entry, outcome)
             else:
-                self._delivered(entry, outcome)
+                self._delivered(entry, outcome, worker.loop)
         except Exception as exc:  # a policy raised: end these waits with its error
             if entry.subscribers:
                 self._end(entry, exc)
@@ -565,7 +552,7 @@ class Scheduler:
             return
         self._end(entry, error)
 
-    def _delivered(self, entry: _Entry, video: Video) -> None:
+    def _delivered(self, entry: _Entry, video: Video, loop: asyncio.AbstractEventLoop) -> None:
         entry.failures = 0
         now_wall = time.time()
         subscribers = list(entry.subscribers)
@@ -588,15 +575,18 @@ class Scheduler:
             ):
                 told.append(policy)
                 self._track(entry, policy, now_wall - subscriber.origin)
-            _send(subscriber, video)
+            try:  # (_send, inlined: once per status call)
+                subscriber.sink(subscriber, video)
+            except Exception:
+                logger.exception("a status subscriber failed to take an update")
         remaining = entry.subscribers
         if entry.live and entry.call is None and remaining:
             delay = (
-                remaining[0].next_delay(entry.duration)
+                remaining[0].next_delay(entry.duration, now_wall)
                 if len(remaining) == 1
-                else min(s.next_delay(entry.duration) for s in remaining)
+                else min(s.next_delay(entry.duration, now_wall) for s in remaining)
             )
-            self._schedule(entry, asyncio.get_running_loop().time() + delay)
+            self._schedule(entry, loop.time() + delay)
 
     def _track(self, entry: _Entry, policy: PollPolicy, age: float) -> None:
         """Tell a learning policy the task still runs (it learns from unfinished tasks)."""
@@ -664,8 +654,32 @@ class _Worker:
         scheduler = self.scheduler
         while True:
             entry = self.entry
-            if entry is not None:
-                await scheduler._call(self, entry)
+            if entry is not None:  # make its status call
+                scheduler._unhand(self)
+                self.started = True
+                outcome: Update | None
+                try:
+                    if not entry.gated:
+                        await scheduler._gate.wait()
+                    scheduler.status_calls += 1
+                    answer: object = await entry.fetcher(entry.task_id)
+                    outcome = (
+                        answer
+                        if isinstance(answer, Video)
+                        else TypeError(
+                            f"the status fetcher returned {type(answer).__name__}, not a Video"
+                        )
+                    )
+                except asyncio.CancelledError:
+                    if not entry.cancelled:
+                        raise  # not ours: the worker ends, its done-callback cleans up
+                    entry.cancelled = False
+                    if _uncancel(self.task):
+                        raise  # someone else cancelled the worker as well
+                    outcome = None
+                except Exception as exc:
+                    outcome = exc
+                scheduler._finish(self, entry, outcome)
             if scheduler._take_next(self) is not None:
                 continue
             if not scheduler._entries or scheduler._closed:
