@@ -366,39 +366,37 @@ class AsyncStarVideos:
             # the client's (aclose() awaits them), so cancelling the caller never
             # cancels a create on the wire; once it stopped, a create not yet sent
             # (waiting for a slot, or for a retry) is not sent.
-            for index, request in pending:
-                if stopped:
-                    return
-                try:
-                    video = await self._http.request(
-                        "POST",
-                        _CREATE_PATH,
-                        body=request_body(request),
-                        parse=structure_video,
-                        max_retries=max_retries,
-                        abandoned=abandoned,
-                    )
-                except Abandoned:
-                    return
-                except StarVideosError as exc:
-                    results[index] = exc
-                    if stopped:
-                        _warn_if_sent(exc, "a stopped submit_many()")
-                    continue
-                task = results[index] = VideoTask(self, video.id, latest=video, request=request)
-                if stopped:
-                    self._adopt(task, "submit_many() was stopped")
-
-        async def guarded() -> None:
             try:
-                await worker()
+                for index, request in pending:
+                    if stopped:
+                        return
+                    try:
+                        video = await self._http.request(
+                            "POST",
+                            _CREATE_PATH,
+                            body=request_body(request),
+                            parse=structure_video,
+                            max_retries=max_retries,
+                            abandoned=abandoned,
+                        )
+                    except Abandoned:
+                        return
+                    except StarVideosError as exc:
+                        results[index] = exc
+                        if stopped:
+                            _warn_if_sent(exc, "a stopped submit_many()")
+                        continue
+                    task = VideoTask(self, video.id, latest=video, request=request)
+                    results[index] = task
+                    if stopped:
+                        self._adopt(task, "submit_many() was stopped")
             except BaseException:  # a bug, not a failed create: stop the others too
                 stopped.append(True)
                 raise
 
         loop = asyncio.get_running_loop()
         workers = [
-            loop.create_task(guarded(), name="starvideos-async creates")
+            loop.create_task(worker(), name="starvideos-async creates")
             for _ in range(min(len(batch), self.max_concurrency))
         ]
         for task in workers:
