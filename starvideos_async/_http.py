@@ -95,9 +95,10 @@ class HTTPTransport:
         # yarl's parse cache each time when thousands of tasks are polled in turn).
         self._base_path = base_url.raw_path.rstrip("/")
         self._client_timeout = timeout.to_aiohttp()
-        # URLs by path: the create path for good, and the most recent status paths
-        # (a task is polled again and again; each new URL object would compute its
-        # host, port and netloc afresh inside aiohttp). First in, first out.
+        # URLs by path, the create path's and the status paths' (a task is polled again
+        # and again; each new URL object would compute its host, port and netloc
+        # afresh inside aiohttp). Bounded: emptied when full, so a wait over more
+        # tasks than it holds costs one dict insert per call, and at most a few MB.
         self._urls: dict[str, URL] = {}
         self._session = session
         self._owns_session = session is None
@@ -211,8 +212,8 @@ class HTTPTransport:
         url = urls.get(path)
         if url is None:
             url = self.base_url.with_path(self._base_path + path, encoded=True)
-            if len(urls) >= _RECENT_URLS:
-                del urls[next(iter(urls))]
+            if len(urls) >= _URLS_KEPT:
+                urls.clear()
             urls[path] = url
         attempt = 1
         while True:
@@ -330,8 +331,9 @@ class HTTPTransport:
         return b"".join(chunks)
 
 
-#: How many URLs :attr:`HTTPTransport._urls` keeps (a few hundred bytes each).
-_RECENT_URLS: Final = 1024
+#: How many URLs :attr:`HTTPTransport._urls` holds (about 550 bytes each, key included):
+#: enough for every task of a batch of thousands polled in turn.
+_URLS_KEPT: Final = 8192
 
 
 def _decoded_length(response: aiohttp.ClientResponse) -> int | None:

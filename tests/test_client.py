@@ -331,28 +331,27 @@ async def test_retrieve_is_one_get_of_the_result_path(
     assert video.status is TaskStatus.QUEUED
 
 
-async def test_recent_urls_are_reused_and_the_cache_stays_bounded(
+async def test_urls_are_reused_and_the_cache_stays_bounded(
     fake: FakeStarVideos, fake_client: AsyncStarVideos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Status URLs are kept for the next poll of the same task; with more tasks than
-    # the cache holds, the oldest go first and every request still reaches its task.
-    monkeypatch.setattr(_http, "_RECENT_URLS", 3)
+    # A task's URL is kept for its next poll; a full cache is emptied, and every
+    # request still reaches its own task.
+    monkeypatch.setattr(_http, "_URLS_KEPT", 3)
     fake.auto_advance = False
-    ids = [fake.create_task().id for _ in range(5)]
-    for task_id in ids + ids[::-1]:
-        video = await fake_client.retrieve(task_id)
-        assert video.id == task_id
-    paths = [rec.path.rpartition("/")[2] for rec in fake.requests]
-    assert paths == ids + ids[::-1]
+    ids = [fake.create_task().id for _ in range(4)]
     urls = fake_client._http._urls
-    assert len(urls) == 3
-    # First in, first out (a hit does not refresh): 0 1 2, then 3 and 4 push out 0
-    # and 1, the second pass hits 4 3 2, and 1 and 0 push out 2 and 3.
-    assert [url.path.rpartition("/")[2] for url in urls.values()] == [ids[4], ids[1], ids[0]]
-    assert all(url.path.endswith(path) for path, url in urls.items())
-    await fake_client.submit("a fox")  # the create path joins (and evicts the oldest)
-    assert len(urls) == 3
-    assert list(urls)[-1].endswith("/videos")
+    for task_id in ids[:3] + ids[:3]:
+        assert (await fake_client.retrieve(task_id)).id == task_id
+    kept = dict(urls)
+    assert [url.path.rpartition("/")[2] for url in kept.values()] == ids[:3]
+    assert all(url.path.endswith(path) for path, url in kept.items())
+    await fake_client.retrieve(ids[0])
+    assert urls == kept
+    assert all(urls[p] is kept[p] for p in kept)  # the same objects, not rebuilt
+    assert (await fake_client.retrieve(ids[3])).id == ids[3]  # full: emptied first
+    assert [url.path.rpartition("/")[2] for url in urls.values()] == [ids[3]]
+    paths = [rec.path.rpartition("/")[2] for rec in fake.requests]
+    assert paths == ids[:3] + ids[:3] + [ids[0], ids[3]]
 
 
 async def test_retrieve_escapes_the_id_into_one_path_segment(
