@@ -97,8 +97,8 @@ class HTTPTransport:
         self._client_timeout = timeout.to_aiohttp()
         # URLs by path, the create path's and the status paths' (a task is polled again
         # and again; each new URL object would compute its host, port and netloc
-        # afresh inside aiohttp). Bounded: emptied when full, so a wait over more
-        # tasks than it holds costs one dict insert per call, and at most a few MB.
+        # afresh inside aiohttp). Bounded (see _URLS_KEPT): emptied when full, so a wait
+        # over more tasks than it holds costs one dict insert per call.
         self._urls: dict[str, URL] = {}
         self._session = session
         self._owns_session = session is None
@@ -212,9 +212,10 @@ class HTTPTransport:
         url = urls.get(path)
         if url is None:
             url = self.base_url.with_path(self._base_path + path, encoded=True)
-            if len(urls) >= _URLS_KEPT:
-                urls.clear()
-            urls[path] = url
+            if len(path) <= _URL_KEPT_UP_TO:
+                if len(urls) >= _URLS_KEPT:
+                    urls.clear()
+                urls[path] = url
         attempt = 1
         while True:
             try:
@@ -331,9 +332,12 @@ class HTTPTransport:
         return b"".join(chunks)
 
 
-#: How many URLs :attr:`HTTPTransport._urls` holds (about 550 bytes each, key included):
-#: enough for every task of a batch of thousands polled in turn.
+#: How many URLs :attr:`HTTPTransport._urls` holds: enough for every task of a batch of
+#: thousands polled in turn. About 550 bytes each for the usual id, key included; paths
+#: longer than :data:`_URL_KEPT_UP_TO` (a long or escaped id: up to 6 KB) are not kept,
+#: so the whole stays under about 8 MB.
 _URLS_KEPT: Final = 8192
+_URL_KEPT_UP_TO: Final = 160
 
 
 def _decoded_length(response: aiohttp.ClientResponse) -> int | None:

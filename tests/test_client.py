@@ -334,24 +334,46 @@ async def test_retrieve_is_one_get_of_the_result_path(
 async def test_urls_are_reused_and_the_cache_stays_bounded(
     fake: FakeStarVideos, fake_client: AsyncStarVideos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A task's URL is kept for its next poll; a full cache is emptied, and every
-    # request still reaches its own task.
+    # A task's URL is built once and sent again on its next poll; a full cache is
+    # emptied; a long (escaped) path is not kept; every request reaches its task.
     monkeypatch.setattr(_http, "_URLS_KEPT", 3)
+    sent: list[URL] = []
+    request = aiohttp.ClientSession.request
+
+    def spy(self: aiohttp.ClientSession, method: str, url: URL, **kwargs: Any) -> Any:
+        sent.append(url)
+        return request(self, method, url, **kwargs)
+
+    built: list[str] = []  # (yarl keeps a cache of its own: count the builds)
+    with_path = URL.with_path
+
+    def counted(self: URL, path: str, **kwargs: Any) -> URL:
+        built.append(path)
+        return with_path(self, path, **kwargs)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "request", spy)
+    monkeypatch.setattr(URL, "with_path", counted)
     fake.auto_advance = False
     ids = [fake.create_task().id for _ in range(4)]
-    urls = fake_client._http._urls
     for task_id in ids[:3] + ids[:3]:
         assert (await fake_client.retrieve(task_id)).id == task_id
-    kept = dict(urls)
-    assert [url.path.rpartition("/")[2] for url in kept.values()] == ids[:3]
-    assert all(url.path.endswith(path) for path, url in kept.items())
-    await fake_client.retrieve(ids[0])
-    assert urls == kept
-    assert all(urls[p] is kept[p] for p in kept)  # the same objects, not rebuilt
-    assert (await fake_client.retrieve(ids[3])).id == ids[3]  # full: emptied first
-    assert [url.path.rpartition("/")[2] for url in urls.values()] == [ids[3]]
+    assert [url.path.rpartition("/")[2] for url in sent] == ids[:3] + ids[:3]
+    assert [path.rpartition("/")[2] for path in built] == ids[:3]  # the second pass: none
+    assert all(sent[i] is sent[i + 3] for i in range(3))
+    await fake_client.retrieve(ids[3])  # a fourth: the full cache is emptied first
+    await fake_client.retrieve(ids[0])  # so this one is built again
+    await fake_client.retrieve(ids[3])
+    assert [path.rpartition("/")[2] for path in built[3:]] == [ids[3], ids[0]]
+    assert [url.path.rpartition("/")[2] for url in sent[6:]] == [ids[3], ids[0], ids[3]]
+    odd = "ü/" * 20  # escaped: a 240-character path, over the length kept
+    for _ in range(2):
+        with pytest.raises(NotFoundError):
+            await fake_client.retrieve(odd)
+    assert len(built) == 7  # built each time
+    assert sent[-1].raw_path.endswith("%C3%BC%2F" * 20)
+    assert len(fake_client._http._urls) == 2
     paths = [rec.path.rpartition("/")[2] for rec in fake.requests]
-    assert paths == ids[:3] + ids[:3] + [ids[0], ids[3]]
+    assert paths[:9] == ids[:3] + ids[:3] + [ids[3], ids[0], ids[3]]
 
 
 async def test_retrieve_escapes_the_id_into_one_path_segment(
