@@ -684,6 +684,8 @@ class _Worker:
                 continue
             if not scheduler._entries or scheduler._closed:
                 return
+            # Parked, it holds no answer: an error's traceback would keep frames alive.
+            entry = answer = outcome = None
             parked = self.parked = self.loop.create_future()
             scheduler._idle.append(self)
             try:
