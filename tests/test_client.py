@@ -649,9 +649,15 @@ async def test_as_completed_raises_an_error_that_ended_a_wait(fake: FakeStarVide
                 pass
 
 
-def test_rate_gate_spaces_passes_evenly_not_in_bursts(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = [100.0]
-    monkeypatch.setattr(anyio, "current_time", lambda: clock[0])
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """anyio's clock, moved by hand: ``clock[0]`` is the time the rate gate reads."""
+    now = [100.0]
+    monkeypatch.setattr(anyio, "current_time", lambda: now[0])
+    return now
+
+
+def test_rate_gate_spaces_passes_evenly_not_in_bursts(clock: list[float]) -> None:
     gate = RateGate(10, window=1.0)  # one pass per (1 s + slack) / 10 at most
     spacing = (1.0 + RateGate.SLACK) / 10
     passes = []
@@ -674,11 +680,7 @@ def test_rate_gate_suggests_batches_only_where_passes_come_close_together() -> N
     assert RateGate(None).batch == RateGate.MAX_BATCH  # no cap: nothing to wait for
 
 
-def test_rate_gate_opens_for_a_batch_when_the_batch_can_pass(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = [100.0]
-    monkeypatch.setattr(anyio, "current_time", lambda: clock[0])
+def test_rate_gate_opens_for_a_batch_when_the_batch_can_pass(clock: list[float]) -> None:
     gate = RateGate(1000)
     batch = gate.batch
     # An idle gate: the early allowance's worth may pass now (1 + 10 ms / 1.02 ms = 10),
@@ -699,11 +701,7 @@ def test_rate_gate_opens_for_a_batch_when_the_batch_can_pass(
         assert sum(start <= t < start + 1.0 for t in passes) <= 1000 - 5
 
 
-def test_rate_gate_counts_passes_the_caller_has_started_but_not_made(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = [100.0]
-    monkeypatch.setattr(anyio, "current_time", lambda: clock[0])
+def test_rate_gate_counts_passes_the_caller_has_started_but_not_made(clock: list[float]) -> None:
     gate = RateGate(1000)
     for _ in range(20):  # a busy gate: the schedule runs ahead of the clock
         while delay := gate.try_pass():
