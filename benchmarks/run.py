@@ -166,6 +166,29 @@ def log(message: str) -> None:
 # -- workload 1: throughput ----------------------------------------------------------
 
 
+def throughput_run(args: argparse.Namespace, fake: Fake, kind: str, tasks: int) -> dict[str, Any]:
+    """One throughput run of ``kind`` (``name`` or ``name+loop``) against ``fake``.
+
+    Checks that it made exactly create + 3 polls per task; adds ``requests``.
+    """
+    name, _, loop = kind.partition("+")
+    spec = {
+        "workload": "throughput",
+        "kind": name,
+        "loop": loop or "asyncio",
+        "tasks": tasks,
+        "concurrency": args.concurrency,
+        "base_url": fake.base_url,
+        "api_key": fake.api_key,
+    }
+    result = measured_run(fake, spec)
+    requests = result["fake"]["counters"]["create"] + result["fake"]["counters"]["status"]
+    if requests != 4 * tasks:
+        raise RuntimeError(f"{kind}: {requests} requests, expected {4 * tasks}")
+    result["requests"] = requests
+    return result
+
+
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
     kinds = args.clients
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
@@ -176,27 +199,11 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
             # ...): no client always runs first or always follows the slow httpx run.
             shift = repeat % len(kinds)
             for kind in kinds[shift:] + kinds[:shift]:
-                name, _, loop = kind.partition("+")
-                tasks = args.httpx_tasks if name == "httpx" else args.tasks
-                spec = {
-                    "workload": "throughput",
-                    "kind": name,
-                    "loop": loop or "asyncio",
-                    "tasks": tasks,
-                    "concurrency": args.concurrency,
-                    "base_url": fake.base_url,
-                    "api_key": fake.api_key,
-                }
-                result = measured_run(fake, spec)
-                requests = (
-                    result["fake"]["counters"]["create"] + result["fake"]["counters"]["status"]
-                )
-                expected = 4 * tasks
-                if requests != expected:
-                    raise RuntimeError(f"{kind}: {requests} requests, expected {expected}")
+                tasks = args.httpx_tasks if kind.partition("+")[0] == "httpx" else args.tasks
+                result = throughput_run(args, fake, kind, tasks)
+                requests = result["requests"]
                 result.update(
                     tasks=tasks,
-                    requests=requests,
                     rps=requests / result["wall"],
                     cpu_us=result["cpu"] / requests * 1e6,
                     fake_share=result["fake"]["cpu"] / result["wall"],
@@ -489,18 +496,8 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
 def adjacent_throughput(args: argparse.Namespace, kind: str) -> float:
     """One throughput run of ``kind`` (the throughput section's shape): CPU µs/request."""
     with fake_service("--mode", "per-poll", "--loop", args.fake_loop) as fake:
-        spec = {
-            "workload": "throughput",
-            "kind": kind,
-            "loop": "asyncio",
-            "tasks": args.tasks,
-            "concurrency": args.concurrency,
-            "base_url": fake.base_url,
-            "api_key": fake.api_key,
-        }
-        result = measured_run(fake, spec)
-    requests = result["fake"]["counters"]["create"] + result["fake"]["counters"]["status"]
-    cpu_us: float = result["cpu"] / requests * 1e6
+        result = throughput_run(args, fake, kind, args.tasks)
+    cpu_us: float = result["cpu"] / result["requests"] * 1e6
     log(f"scale: {kind} throughput run right after: {cpu_us:.0f} us CPU/req")
     return cpu_us
 
@@ -528,7 +525,7 @@ def scale_table(
             ("paced raw loop: most calls started in any 1 s", f"{paced['max_starts_in_1s']:,}"),
         ]
     adjacent = data.get("adjacent")
-    if adjacent:
+    if adjacent and paced:
         sdk_us, raw_us = adjacent["sdk"], adjacent["aiohttp"]
         paced_rows += [
             ("SDK throughput CPU per request, run right after the scale run", f"{sdk_us:.0f} µs"),
