@@ -26,6 +26,7 @@ import asyncio
 import bisect
 import gc
 import json
+import math
 import resource
 import sys
 import time
@@ -289,16 +290,20 @@ async def polling(spec: dict[str, Any]) -> dict[str, Any]:
 # -- scale -----------------------------------------------------------------------------
 
 
-def after_first_pass_policy(tasks: int, rate: float) -> Any:
+def after_first_pass_policy(tasks: int, rate: float | None) -> Any:
     """Polls each task a second time just after the first pass over all ``tasks``.
 
-    The first pass goes at most at ``rate`` calls/s (the cap), slower if the client
-    cannot keep up: each answer re-estimates when the pass will end from the pace so
-    far. The fake releases the tasks at the end of the first pass, so a wait takes two
-    status calls (running, then completed), three for the few tasks answered early
-    while the pace was still unknown.
+    The first pass goes at most at ``rate`` calls/s (the cap; ``None``: none), slower if
+    the client cannot keep up: each answer re-estimates when the pass will end from the
+    pace so far (before there is enough of it, the cap, or a guess without one). The
+    fake releases the tasks at the end of the first pass, so a wait takes two status
+    calls (running, then completed), three for the few tasks answered early while the
+    pace was still unknown.
     """
     from starvideos_async import PollPolicy
+
+    most = rate or math.inf
+    guess = rate or 3000.0  # about what one client process manages uncapped here
 
     class AfterFirstPass(PollPolicy):
         def __init__(self) -> None:
@@ -313,7 +318,7 @@ def after_first_pass_policy(tasks: int, rate: float) -> Any:
                 self.answered += 1
             elapsed = now - self.started
             # The pace so far, once there is enough of it to tell; the cap before that.
-            pace = rate if elapsed < 2.0 else min(self.answered / elapsed, rate)
+            pace = guess if elapsed < 2.0 else min(self.answered / elapsed, most)
             remaining = (tasks - self.answered) / pace
             # A task seen running twice came before the end of the pass: wait again.
             return max(remaining * 1.1 + 2.0, 1.0)
@@ -382,10 +387,11 @@ async def paced_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
     """The scale workload's reference: a raw aiohttp loop paced at the same cap.
 
     ``calls`` GETs of the given task ids, round robin, started evenly at ``rate`` per
-    second by ``concurrency`` workers on one session (with the same aiohttp trace as
-    the SDK run). Under a cap, calls come a few at a time: each pays turns of the event
-    loop and system calls that a saturated loop shares between many, so this is what
-    a status call costs at that pace without an SDK.
+    second (``None``: as fast as they go) by ``concurrency`` workers on one session
+    (with the same aiohttp trace as the SDK run). Under a cap, calls come a few at a
+    time: each pays turns of the event loop and system calls that a saturated loop
+    shares between many, so this is what a status call costs at that pace without an
+    SDK.
     """
     import aiohttp
 
@@ -403,6 +409,7 @@ async def paced_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         sent = 0
         due = loop.time()
+        spacing = 1 / rate if rate else 0.0
         cpu0, wall0 = cpu_seconds(), time.perf_counter()
 
         async def worker() -> None:
@@ -412,7 +419,7 @@ async def paced_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:
                 sent += 1
                 now = loop.time()
                 slot = max(due, now)
-                due = slot + 1 / rate
+                due = slot + spacing
                 if slot > now:
                     await asyncio.sleep(slot - now)
                 async with session.get(result_url + ids[index % len(ids)]) as response:

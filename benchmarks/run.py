@@ -411,7 +411,14 @@ def _policy_label(policy: str) -> str:
 
 
 def scale(args: argparse.Namespace) -> dict[str, Any]:
-    n, rate = args.scale_tasks, args.scale_rate
+    """The scale workload once per cap of ``--scale-rates``, each on a fake of its own."""
+    return {"runs": [scale_at(args, rate) for rate in args.scale_rates]}
+
+
+def scale_at(args: argparse.Namespace, rate: int | None) -> dict[str, Any]:
+    """100,000 waits under ``max_status_rate=rate`` (``None``: no cap), and references."""
+    n = args.scale_tasks
+    cap = f"cap {rate}/s" if rate else "no cap"
     fake_args = [
         "--mode",
         "clock",
@@ -448,7 +455,7 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
                 if stats["counters"].get("status", 0) >= n + 1:
                     fake.command("release_all")
                     released_at = time.monotonic() - started
-                    log(f"scale: first pass over {n:,} tasks done at {released_at:.1f} s")
+                    log(f"scale, {cap}: first pass over {n:,} tasks done at {released_at:.1f} s")
         result = finish_client(process)
         after = fake.command("stats")
         status_calls = after["counters"].get("status", 0) - before["counters"].get("status", 0)
@@ -458,7 +465,8 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
         # each paced run is paired with an unpaced throughput run of the same client
         # right after it, so that each ratio compares numbers of the same minutes.
         adjacent = {"sdk": adjacent_throughput(args, "sdk")}
-        # The reference: a raw aiohttp loop making as many calls at the same pace.
+        # The reference: a raw aiohttp loop making as many calls at the same pace
+        # (without a cap: as fast as it can).
         paced = finish_client(
             start_client(
                 {**spec, "workload": "paced", "kind": "aiohttp", "calls": calls, "rate": rate}
@@ -467,8 +475,8 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
         paced["cpu_us_per_call"] = paced["cpu"] / paced["calls"] * 1e6
         adjacent["aiohttp"] = adjacent_throughput(args, "aiohttp")
         log(
-            f"scale: raw aiohttp loop paced at {rate}/s: {paced['cpu_us_per_call']:.0f} us "
-            f"CPU/call, {paced['calls'] / paced['wall']:.0f} calls/s"
+            f"scale, {cap}: raw aiohttp loop: {paced['cpu_us_per_call']:.0f} us CPU/call, "
+            f"{paced['calls'] / paced['wall']:.0f} calls/s"
         )
     result.update(
         paced=paced,
@@ -485,10 +493,9 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
         loadavg=(load, os.getloadavg()[0]),
     )
     log(
-        f"scale: {result['completed']:,}/{n:,} completed in {result['wall']:.1f} s, "
+        f"scale, {cap}: {result['completed']:,}/{n:,} completed in {result['wall']:.1f} s, "
         f"{calls:,} status calls, {result['cpu_us_per_call']:.0f} us CPU/call, "
-        f"{result['rss_per_task']:.0f} B RSS/task, max {peak_window} status calls in 1 s "
-        f"(cap {rate})"
+        f"{result['rss_per_task']:.0f} B RSS/task, max {peak_window} status calls in 1 s"
     )
     return result
 
@@ -505,68 +512,86 @@ def adjacent_throughput(args: argparse.Namespace, kind: str) -> float:
 def scale_table(
     data: dict[str, Any], throughput_cpu_us: float | None, raw_cpu_us: float | None = None
 ) -> str:
-    ratio = (
-        f"{data['cpu_us_per_call'] / throughput_cpu_us:.2f}x"
-        if throughput_cpu_us
-        else "(run throughput too)"
-    )
-    paced = data.get("paced")
-    paced_rows = []
-    if paced:
-        paced_us = paced["cpu_us_per_call"]
-        raw_ratio = f"{paced_us / raw_cpu_us:.2f}x" if raw_cpu_us else "(run throughput too)"
-        paced_rows = [
-            ("raw aiohttp loop paced at the cap: CPU per call", f"{paced_us:.0f} µs"),
-            ("... vs its own throughput CPU per request (unpaced)", raw_ratio),
-            (
-                "SDK CPU per status call vs the paced raw loop's",
-                f"{data['cpu_us_per_call'] / paced_us:.2f}x",
-            ),
-            ("paced raw loop: most calls started in any 1 s", f"{paced['max_starts_in_1s']:,}"),
-        ]
-    adjacent = data.get("adjacent")
-    if adjacent and paced:
-        sdk_us, raw_us = adjacent["sdk"], adjacent["aiohttp"]
-        paced_rows += [
-            ("SDK throughput CPU per request, run right after the scale run", f"{sdk_us:.0f} µs"),
-            (
-                "... scale CPU per status call vs it (same minutes)",
-                f"{data['cpu_us_per_call'] / sdk_us:.2f}x",
-            ),
-            (
-                "raw loop throughput CPU per request, run right after its paced run",
-                f"{raw_us:.0f} µs",
-            ),
-            (
-                "... paced raw loop vs it (same minutes)",
-                f"{paced['cpu_us_per_call'] / raw_us:.2f}x",
-            ),
-        ]
+    """One column per cap; the ratios against the throughput section's medians if given."""
+    runs: list[dict[str, Any]] = data["runs"]
+
+    def row(label: str, cell: Any) -> tuple[str, ...]:
+        return (label, *(cell(run) for run in runs))
+
+    def against(value: float, base: float | None) -> str:
+        return f"{value / base:.2f}x ({value / base:.3f})" if base else "(run throughput too)"
+
+    def capped(text: Any) -> Any:
+        return lambda run: text(run) if run["rate"] else "(no cap)"
+
     rows = [
-        ("tasks awaited at once", f"{data['tasks']:,}"),
-        ("completed", f"{data['completed']:,}"),
-        ("wall time", f"{data['wall']:.1f} s"),
-        ("status calls", f"{data['status_calls']:,}"),
-        ("status calls per task", f"{data['status_calls'] / data['tasks']:.2f}"),
-        ("first pass over every task done at", f"{data['released_at'] or float('nan'):.0f} s"),
-        ("client CPU per status call", f"{data['cpu_us_per_call']:.0f} µs"),
-        ("... vs SDK throughput CPU per request", ratio),
-        *paced_rows,
-        ("RSS baseline (ids loaded, session open)", f"{data['baseline_rss'] / 2**20:.1f} MB"),
-        ("RSS per awaited task (max sampled - baseline)", f"{data['rss_per_task']:,.0f} B"),
-        (
+        row("tasks awaited at once", lambda r: f"{r['tasks']:,}"),
+        row("completed", lambda r: f"{r['completed']:,}"),
+        row("wall time", lambda r: f"{r['wall']:.1f} s"),
+        row("status calls", lambda r: f"{r['status_calls']:,}"),
+        row("status calls per task", lambda r: f"{r['status_calls'] / r['tasks']:.2f}"),
+        row(
+            "first pass over every task done at",
+            lambda r: f"{r['released_at'] or float('nan'):.0f} s",
+        ),
+        row("client CPU per status call", lambda r: f"{r['cpu_us_per_call']:.0f} µs"),
+        row(
+            "... vs SDK throughput CPU per request",
+            lambda r: against(r["cpu_us_per_call"], throughput_cpu_us),
+        ),
+        row(
+            "SDK throughput CPU per request, run right after the scale run",
+            lambda r: f"{r['adjacent']['sdk']:.0f} µs",
+        ),
+        row(
+            "... scale CPU per status call vs it (same minutes)",
+            lambda r: against(r["cpu_us_per_call"], r["adjacent"]["sdk"]),
+        ),
+        row(
+            "raw aiohttp loop, as many GETs at the same pace: CPU per call",
+            lambda r: f"{r['paced']['cpu_us_per_call']:.0f} µs",
+        ),
+        row(
+            "... vs its throughput CPU per request (the throughput section)",
+            lambda r: against(r["paced"]["cpu_us_per_call"], raw_cpu_us),
+        ),
+        row(
+            "... vs its throughput run right after it (same minutes)",
+            lambda r: against(r["paced"]["cpu_us_per_call"], r["adjacent"]["aiohttp"]),
+        ),
+        row(
+            "SDK CPU per status call vs the raw loop's at the same pace",
+            lambda r: f"{r['cpu_us_per_call'] / r['paced']['cpu_us_per_call']:.2f}x",
+        ),
+        row(
+            "RSS baseline (ids loaded, session open)",
+            lambda r: f"{r['baseline_rss'] / 2**20:.1f} MB",
+        ),
+        row(
+            "RSS per awaited task (max sampled - baseline)",
+            lambda r: f"{r['rss_per_task']:,.0f} B",
+        ),
+        row(
             "peak RSS per awaited task (ru_maxrss - baseline)",
-            f"{data['peak_rss_per_task']:,.0f} B",
+            lambda r: f"{r['peak_rss_per_task']:,.0f} B",
         ),
-        ("status-rate cap", f"{data['rate']:,} / s"),
-        (
+        row("status-rate cap", capped(lambda r: f"{r['rate']:,} / s")),
+        row(
             "most status calls started in any 1 s (client, aiohttp trace)",
-            f"{data['max_starts_in_1s']:,}",
+            lambda r: f"{r['max_starts_in_1s']:,}",
         ),
-        ("most status calls arriving in any 1 s (fake handler)", f"{data['max_status_in_1s']:,}"),
-        ("fake CPU share", f"{data['fake_share']:.0%}"),
+        row(
+            "most status calls arriving in any 1 s (fake handler)",
+            lambda r: f"{r['max_status_in_1s']:,}",
+        ),
+        row(
+            "raw loop: most calls started in any 1 s",
+            lambda r: f"{r['paced']['max_starts_in_1s']:,}",
+        ),
+        row("fake CPU share", lambda r: f"{r['fake_share']:.0%}"),
     ]
-    return table(("scale", "value"), rows)
+    headers = ("scale", *(f"cap {r['rate']:,}/s" if r["rate"] else "no cap" for r in runs))
+    return table(headers, rows)
 
 
 # -- workload 4: import time ---------------------------------------------------------
@@ -797,7 +822,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--lognormal", type=float, nargs=2, default=(90.0, 0.5))
     p.add_argument("--policies", default="default,fixed:30,fixed:1")
     p.add_argument("--scale-tasks", type=int, help="scale: tasks awaited (default 100000)")
-    p.add_argument("--scale-rate", type=int, help="scale: max_status_rate (default 1000)")
+    p.add_argument(
+        "--scale-rates",
+        help="scale: comma-separated max_status_rate values, 'none' for no cap, one run "
+        "each (default 1000,2000,none)",
+    )
     p.add_argument("--import-runs", type=int, help="import: runs per module (default 15)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     args = p.parse_args(argv)
@@ -812,7 +841,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "poll_scale": 0.02 if quick else 0.05,
         "poll_repeats": 1 if quick else 3,
         "scale_tasks": 5000 if quick else 100_000,
-        "scale_rate": 1000,
+        "scale_rates": "1000,2000,none",
         "import_runs": 5 if quick else 15,
     }
     for name, value in defaults.items():
@@ -820,6 +849,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             setattr(args, name, value)
     args.clients = (args.clients or "sdk,aiohttp,httpx").split(",")
     args.policies = args.policies.split(",")
+    try:
+        args.scale_rates = [
+            None if rate.strip() == "none" else int(rate) for rate in args.scale_rates.split(",")
+        ]
+    except ValueError:
+        p.error(f"--scale-rates: integers or 'none', not {args.scale_rates!r}")
     args.workloads = args.workloads or list(WORKLOADS)
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
