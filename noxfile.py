@@ -99,7 +99,7 @@ def build(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against raw aiohttp and httpx loops (never part of the test run).
 
-    ``nox -s bench`` runs every workload at full size (about 25 minutes);
+    ``nox -s bench`` runs every workload at full size (about 30 minutes);
     ``nox -s bench -- --quick`` is a smoke run; ``-- throughput --tasks 2000`` picks one.
     See benchmarks/README.md.
     """
