@@ -416,9 +416,10 @@ def scale(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def scale_at(args: argparse.Namespace, rate: int | None) -> dict[str, Any]:
-    """100,000 waits under ``max_status_rate=rate`` (``None``: no cap), and references."""
+    """``--scale-tasks`` waits under ``max_status_rate=rate`` (``None``: no cap), with
+    the raw loop's reference and the adjacent throughput runs."""
     n = args.scale_tasks
-    cap = f"cap {rate}/s" if rate else "no cap"
+    cap = "no cap" if rate is None else f"cap {rate}/s"
     fake_args = [
         "--mode",
         "clock",
@@ -462,8 +463,9 @@ def scale_at(args: argparse.Namespace, rate: int | None) -> dict[str, Any]:
         peak_window = fake.command("max_in_window", endpoint="status", window=1.0)["max"]
         calls = status_calls - 1  # the warm-up retrieve is outside the measured window
         # The machine drifts over minutes (the throughput section ran long before):
-        # each paced run is paired with an unpaced throughput run of the same client
-        # right after it, so that each ratio compares numbers of the same minutes.
+        # each scale run (capped or not) and each raw loop run is paired with an unpaced
+        # throughput run of the same client right after it, so that each ratio compares
+        # numbers of the same minutes.
         adjacent = {"sdk": adjacent_throughput(args, "sdk")}
         # The reference: a raw aiohttp loop making as many calls at the same pace
         # (without a cap: as fast as it can).
@@ -505,7 +507,7 @@ def adjacent_throughput(args: argparse.Namespace, kind: str) -> float:
     with fake_service("--mode", "per-poll", "--loop", args.fake_loop) as fake:
         result = throughput_run(args, fake, kind, args.tasks)
     cpu_us: float = result["cpu"] / result["requests"] * 1e6
-    log(f"scale: {kind} throughput run right after: {cpu_us:.0f} us CPU/req")
+    log(f"scale: {kind} throughput run right after the last scale run: {cpu_us:.0f} us CPU/req")
     return cpu_us
 
 
@@ -522,7 +524,7 @@ def scale_table(
         return f"{value / base:.2f}x ({value / base:.3f})" if base else "(run throughput too)"
 
     def capped(text: Any) -> Any:
-        return lambda run: text(run) if run["rate"] else "(no cap)"
+        return lambda run: "(no cap)" if run["rate"] is None else text(run)
 
     rows = [
         row("tasks awaited at once", lambda r: f"{r['tasks']:,}"),
@@ -548,7 +550,7 @@ def scale_table(
             lambda r: against(r["cpu_us_per_call"], r["adjacent"]["sdk"]),
         ),
         row(
-            "raw aiohttp loop, as many GETs at the same pace: CPU per call",
+            "raw aiohttp loop, as many GETs under the same cap (none: flat out): CPU per call",
             lambda r: f"{r['paced']['cpu_us_per_call']:.0f} µs",
         ),
         row(
@@ -560,7 +562,7 @@ def scale_table(
             lambda r: against(r["paced"]["cpu_us_per_call"], r["adjacent"]["aiohttp"]),
         ),
         row(
-            "SDK CPU per status call vs the raw loop's at the same pace",
+            "SDK CPU per status call vs the raw loop's under the same cap",
             lambda r: f"{r['cpu_us_per_call'] / r['paced']['cpu_us_per_call']:.2f}x",
         ),
         row(
@@ -590,7 +592,7 @@ def scale_table(
         ),
         row("fake CPU share", lambda r: f"{r['fake_share']:.0%}"),
     ]
-    headers = ("scale", *(f"cap {r['rate']:,}/s" if r["rate"] else "no cap" for r in runs))
+    headers = ("scale", *("no cap" if r["rate"] is None else f"cap {r['rate']:,}/s" for r in runs))
     return table(headers, rows)
 
 
@@ -851,10 +853,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.policies = args.policies.split(",")
     try:
         args.scale_rates = [
-            None if rate.strip() == "none" else int(rate) for rate in args.scale_rates.split(",")
+            None if rate.strip().lower() == "none" else int(rate)
+            for rate in args.scale_rates.split(",")
         ]
     except ValueError:
         p.error(f"--scale-rates: integers or 'none', not {args.scale_rates!r}")
+    if any(rate is not None and rate <= 0 for rate in args.scale_rates):
+        p.error(f"--scale-rates: caps must be positive, not {args.scale_rates!r}")
     args.workloads = args.workloads or list(WORKLOADS)
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
