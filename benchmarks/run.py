@@ -507,7 +507,7 @@ def adjacent_throughput(args: argparse.Namespace, kind: str) -> float:
     with fake_service("--mode", "per-poll", "--loop", args.fake_loop) as fake:
         result = throughput_run(args, fake, kind, args.tasks)
     cpu_us: float = result["cpu"] / result["requests"] * 1e6
-    log(f"scale: {kind} throughput run right after the last scale run: {cpu_us:.0f} us CPU/req")
+    log(f"scale: {kind} throughput run right after its scale run: {cpu_us:.0f} us CPU/req")
     return cpu_us
 
 
@@ -522,9 +522,6 @@ def scale_table(
 
     def against(value: float, base: float | None) -> str:
         return f"{value / base:.2f}x ({value / base:.3f})" if base else "(run throughput too)"
-
-    def capped(text: Any) -> Any:
-        return lambda run: "(no cap)" if run["rate"] is None else text(run)
 
     rows = [
         row("tasks awaited at once", lambda r: f"{r['tasks']:,}"),
@@ -577,7 +574,10 @@ def scale_table(
             "peak RSS per awaited task (ru_maxrss - baseline)",
             lambda r: f"{r['peak_rss_per_task']:,.0f} B",
         ),
-        row("status-rate cap", capped(lambda r: f"{r['rate']:,} / s")),
+        row(
+            "status-rate cap",
+            lambda r: "(no cap)" if r["rate"] is None else f"{r['rate']:,} / s",
+        ),
         row(
             "most status calls started in any 1 s (client, aiohttp trace)",
             lambda r: f"{r['max_starts_in_1s']:,}",
