@@ -143,32 +143,40 @@ def resolve_destination(
 ) -> Path:
     """Where :func:`download` writes: ``dest`` itself, or a safe name inside a folder.
 
+    Missing folders are created (parents too): ``dest`` ending with a path separator, or
+    naming an existing folder, is the folder to write into; any other ``dest`` is the
+    file's path, and its folder is created.
+
     Args:
-        dest: An existing folder (the file is then named by :func:`safe_filename`) or
-            a file path whose folder exists.
+        dest: A folder (the file is then named by :func:`safe_filename`) or a file path.
         task_id: The task's id.
         video_url: The result URL (only its extension matters).
 
     Raises:
-        FileNotFoundError: The folder to write into does not exist.
-        NotADirectoryError: The parent of ``dest`` is not a folder.
+        NotADirectoryError: A part of the path that must be a folder is a file.
     """
     raw = os.fspath(dest)
     path = Path(raw)
-    if path.is_dir():
+    names_folder = raw.endswith(("/", os.sep)) or bool(os.altsep and raw.endswith(os.altsep))
+    if names_folder or path.is_dir():
+        _make_folder(path, raw)
         name = safe_filename(task_id, video_url)
         target = path / name
         if target.parent != path or target.name != name:  # pragma: no cover - by design
             raise AssertionError(f"unsafe file name {name!r}")
         return target
-    if raw.endswith(("/", os.sep)) or (os.altsep and raw.endswith(os.altsep)):
-        raise FileNotFoundError(errno.ENOENT, "no such folder", raw)
-    parent = path.parent
-    if not parent.exists():
-        raise FileNotFoundError(errno.ENOENT, "the destination's folder does not exist", raw)
-    if not parent.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "the destination's parent is not a folder", raw)
+    _make_folder(path.parent, raw)
     return path
+
+
+def _make_folder(folder: Path, dest: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        # (mkdir says FileExistsError when ``folder`` itself is a file)
+        raise NotADirectoryError(
+            errno.ENOTDIR, "the destination's folder is a file", dest
+        ) from None
 
 
 async def remove_partial_files(folder: str | os.PathLike[str], *, min_age: float = 0.0) -> int:

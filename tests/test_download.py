@@ -226,13 +226,30 @@ async def test_dest_file_path_is_written_exactly_there(fake, client, folder):
     assert os.listdir(folder) == ["mine.bin"]
 
 
-@pytest.mark.parametrize("dest", ["missing/clip.mp4", "missing/"])
-async def test_dest_in_missing_folder_fails_before_downloading(fake, client, folder, dest):
+@pytest.mark.parametrize(
+    ("dest", "expected"),
+    [
+        ("missing/clip.mp4", "missing/clip.mp4"),
+        ("missing/", "missing/{id}.mp4"),
+        ("a/b/c/", "a/b/c/{id}.mp4"),
+        ("a/b/clip.mp4", "a/b/clip.mp4"),
+    ],
+)
+async def test_missing_folders_are_created_parents_too(fake, client, folder, dest, expected):
     video = await finished(fake, client)
-    with pytest.raises(FileNotFoundError):
+    path = await client.download(video, os.path.join(folder, dest))
+    assert path == folder / expected.format(id=video.id)
+    assert path.read_bytes() == fake.video_bytes(video.id)
+
+
+@pytest.mark.parametrize("dest", ["a_file/clip.mp4", "a_file/", "a_file/deeper/"])
+async def test_a_file_where_a_folder_must_be_fails_before_downloading(fake, client, folder, dest):
+    video = await finished(fake, client)
+    (folder / "a_file").write_bytes(b"not a folder")
+    with pytest.raises(NotADirectoryError):
         await client.download(video, os.path.join(folder, dest))
     assert file_requests(fake) == []
-    assert os.listdir(folder) == []
+    assert os.listdir(folder) == ["a_file"]
 
 
 async def test_existing_file_raises_before_downloading_without_overwrite(fake, client, folder):
