@@ -1,8 +1,12 @@
 """The ``starvideos`` command line (also ``python -m starvideos_async``).
 
 Exit codes: 0 every task completed, 1 some failed (or their outcome is unknown),
-2 usage or input error, 130 interrupted. The API key comes from
+2 usage or input error, 124 ``--timeout`` passed first (the tasks keep running: wait
+again, or run the same batch again to resume), 130 interrupted. The API key comes from
 ``$STARVIDEOS_API_KEY`` or ``--api-key-file`` and is never printed.
+
+Each command accepts only the options it uses; the shared ones (``--json``, the
+connection and client settings) may stand before or after the command.
 """
 
 from __future__ import annotations
@@ -10,26 +14,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
+import math
+import os
 import shlex
 import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import anyio
 
 from ._client import AsyncStarVideos
-from ._errors import InvalidRequestError, StarVideosError, TaskFailedError
+from ._errors import InvalidRequestError, StarVideosError, TaskFailedError, TaskTimeoutError
 from ._models import Video, VideoRequest
 from ._poll_policy import PollPolicy
 from ._version import __version__
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 130
+
+EXIT_CODES = """exit codes:
+  0    all completed
+  1    some failed (or their outcome is unknown)
+  2    usage or input error
+  124  --timeout passed first (the tasks keep running; run again to go on)
+  130  interrupted"""
 
 DEMO_PROMPTS = (
     "a cyberpunk city at night, neon rain, slow push-in",
@@ -78,12 +92,22 @@ def _read_key(args: argparse.Namespace) -> str | None:
     return key
 
 
-def _client(args: argparse.Namespace, **kwargs: Any) -> AsyncStarVideos:
+#: Client settings of the command line, by option dest -> ``AsyncStarVideos`` argument.
+_CLIENT_SETTINGS = {
+    "request_timeout": "timeout",
+    "max_concurrency": "max_concurrency",
+    "max_retries": "max_retries",
+    "max_status_rate": "max_status_rate",
+}
+
+
+def _client(args: argparse.Namespace) -> AsyncStarVideos:
+    settings = {
+        arg: getattr(args, dest) for dest, arg in _CLIENT_SETTINGS.items() if dest in args.shared
+    }
     try:
-        return AsyncStarVideos(_read_key(args), base_url=args.base_url, **kwargs)
-    except InvalidRequestError as exc:
-        raise UsageError(str(exc)) from exc
-    except StarVideosError as exc:  # no key
+        return AsyncStarVideos(_read_key(args), base_url=args.base_url, **settings)
+    except StarVideosError as exc:  # no key, a bad base URL or setting
         raise UsageError(str(exc)) from exc
 
 
@@ -92,19 +116,22 @@ def _policy(args: argparse.Namespace) -> PollPolicy | None:
     return PollPolicy.fixed(interval) if interval else None
 
 
+def _video_record(video: Video) -> dict[str, Any]:
+    return {
+        "id": video.id,
+        "status": video.status_value,
+        "created": video.created,
+        "model": video.model,
+        "video_url": video.video_url,
+        "actual_duration": video.actual_duration,
+        "error": video.error,
+        "extra": dict(video.extra),
+    }
+
+
 def _print_video(video: Video, args: argparse.Namespace) -> None:
     if args.json:
-        record = {
-            "id": video.id,
-            "status": video.status_value,
-            "created": video.created,
-            "model": video.model,
-            "video_url": video.video_url,
-            "actual_duration": video.actual_duration,
-            "error": video.error,
-            "extra": dict(video.extra),
-        }
-        print(json.dumps(record))
+        print(json.dumps(_video_record(video)))
         return
     line = f"{video.id} {video.status_value}"
     if video.video_url:
@@ -112,6 +139,10 @@ def _print_video(video: Video, args: argparse.Namespace) -> None:
     if video.error:
         line += f" error={video.error!r}"
     print(line)
+
+
+def _note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _request_from(args: argparse.Namespace) -> VideoRequest:
@@ -127,16 +158,35 @@ def _request_from(args: argparse.Namespace) -> VideoRequest:
         raise UsageError(str(exc)) from exc
 
 
+def _exists_error(exc: FileExistsError) -> UsageError:
+    where = exc.filename or "the destination"
+    return UsageError(f"{where} exists; pass --overwrite to replace it")
+
+
+def _check_dest(dest: str | None, *, overwrite: bool) -> None:
+    """Refuse an existing file early (before anything is paid for) unless ``--overwrite``."""
+    if dest is None or overwrite or dest.endswith(("/", os.sep)):
+        return
+    path = Path(dest)
+    if os.path.lexists(path) and not path.is_dir():
+        raise _exists_error(FileExistsError(17, "file exists", dest))
+
+
 # -- commands -------------------------------------------------------------------------
 
 
 async def cmd_submit(args: argparse.Namespace) -> int:
-    """Create one task and print its id (the video comes later: save the id)."""
+    """Create one task and print its id alone (``ID=$(starvideos submit ...)``)."""
     request = _request_from(args)
     async with _client(args) as client:
         task = await client.submit(request)
-    assert task.latest is not None  # noqa: S101 - submit always returns the create answer
-    _print_video(task.latest, args)
+    video = task.latest
+    status = video.status_value if video is not None else "created"
+    if args.json:
+        print(json.dumps(_video_record(video) if video else {"id": task.id, "status": None}))
+    else:
+        print(task.id)
+    _note(f"{task.id} {status}")
     return EXIT_OK
 
 
@@ -151,11 +201,18 @@ async def cmd_status(args: argparse.Namespace) -> int:
 async def _wait(client: AsyncStarVideos, task_id: str, args: argparse.Namespace) -> Video:
     def show(video: Video) -> None:
         if not args.json:
-            print(f"{video.id} {video.status_value}", file=sys.stderr, flush=True)
+            _note(f"{video.id} {video.status_value}")
 
     return await client.task(task_id).wait(
         timeout=args.timeout, poll_policy=_policy(args), on_status=show
     )
+
+
+def _timed_out(exc: TaskTimeoutError, args: argparse.Namespace, then: str) -> int:
+    if exc.video is not None:
+        _print_video(exc.video, args)
+    _note(f"starvideos: {exc}\n  go on with: starvideos wait {exc.task_id}{then}")
+    return EXIT_TIMEOUT
 
 
 async def cmd_wait(args: argparse.Namespace) -> int:
@@ -166,14 +223,20 @@ async def cmd_wait(args: argparse.Namespace) -> int:
         except TaskFailedError as exc:
             _print_video(exc.video, args)
             return EXIT_FAILED
+        except TaskTimeoutError as exc:
+            return _timed_out(exc, args, "")
     _print_video(video, args)
     return EXIT_OK
 
 
 async def cmd_download(args: argparse.Namespace) -> int:
-    """Download a finished task's video to a file or folder."""
+    """Download a finished task's video to a file or folder (created when missing)."""
+    _check_dest(args.dest, overwrite=args.overwrite)
     async with _client(args) as client:
-        path = await client.download(args.id, args.dest, overwrite=args.overwrite)
+        try:
+            path = await client.download(args.id, args.dest, overwrite=args.overwrite)
+        except FileExistsError as exc:
+            raise _exists_error(exc) from exc
     print(json.dumps({"id": args.id, "path": str(path)}) if args.json else path)
     return EXIT_OK
 
@@ -181,16 +244,22 @@ async def cmd_download(args: argparse.Namespace) -> int:
 async def cmd_generate(args: argparse.Namespace) -> int:
     """Submit, wait and download in one go."""
     request = _request_from(args)
+    _check_dest(args.output, overwrite=args.overwrite)
+    dest = args.output or os.curdir
     async with _client(args) as client:
         task = await client.submit(request)
-        print(f"created {task.id}", file=sys.stderr, flush=True)
+        _note(f"created {task.id}")
         try:
             video = await _wait(client, task.id, args)
         except TaskFailedError as exc:
             _print_video(exc.video, args)
             return EXIT_FAILED
-        dest = Path(args.output) if args.output else Path.cwd()
-        path = await client.download(video, dest, overwrite=args.overwrite)
+        except TaskTimeoutError as exc:
+            return _timed_out(exc, args, f" && starvideos download {exc.task_id} {dest}")
+        try:
+            path = await client.download(video, dest, overwrite=args.overwrite)
+        except FileExistsError as exc:
+            raise _exists_error(exc) from exc
     if args.json:
         print(json.dumps({"id": video.id, "status": video.status_value, "path": str(path)}))
     else:
@@ -212,9 +281,6 @@ async def _run_batch(
 
     reporter = make_reporter(json_output=args.json)
     out_path = getattr(args, "out", None)
-    out = await anyio.open_file(out_path, "a", encoding="utf-8") if out_path else None
-    reporter.start(len(requests), title=title)
-    failed = 0
     try:
         run = run_batch(
             client,
@@ -224,8 +290,15 @@ async def _run_batch(
             max_in_flight=args.max_in_flight,
             poll_policy=_policy(args),
             retry_unknown=getattr(args, "retry_unknown", False),
+            timeout=getattr(args, "timeout", None),
             on_status=lambda key, video: reporter.status(key, video.id, video.status_value),
         )
+    except InvalidRequestError as exc:  # e.g. two rows with the same key
+        raise UsageError(str(exc)) from exc
+    out = await anyio.open_file(out_path, "a", encoding="utf-8") if out_path else None
+    reporter.start(len(requests), title=title)
+    failed = 0
+    try:
         async for result in run:
             reporter.result(result)
             failed += result.status not in ok_statuses
@@ -249,7 +322,14 @@ async def _run_batch(
     finally:
         if out is not None:
             await out.aclose()
-    reporter.finish()
+    reporter.finish(timed_out=run.timed_out)
+    if run.timed_out:
+        reporter.message(
+            f"--timeout passed: {run.summary.remaining} requests unfinished; their tasks "
+            "keep running and the journal keeps them."
+            + (f" Resume with:\n  {resume_hint}" if resume_hint else "")
+        )
+        return EXIT_TIMEOUT
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -261,10 +341,13 @@ async def cmd_batch(args: argparse.Namespace) -> int:
         requests = await asyncio.to_thread(load_requests, args.input)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
-    argv = ["starvideos", *sys.argv[1:]] if sys.argv[1:] else ["starvideos", "batch"]
     async with _client(args) as client:
         return await _run_batch(
-            client, requests, args, title=f"batch {args.input}", resume_hint=shlex.join(argv)
+            client,
+            requests,
+            args,
+            title=f"batch {args.input}",
+            resume_hint=shlex.join(["starvideos", *args.argv]),
         )
 
 
@@ -277,15 +360,11 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     )
     args.journal = str(out_dir / "journal.sqlite3")
     args.download_dir = str(out_dir / "videos")
-    await anyio.Path(args.download_dir).mkdir(parents=True, exist_ok=True)
     args.poll_interval = args.poll_interval or 0.1
     async with FakeStarVideos(
         time_scale=args.time_scale, seed=args.seed, failure_rate=args.failure_rate
     ) as fake:
-        print(
-            f"fake StarVideos service at {fake.base_url} (files at {fake.files_url})",
-            file=sys.stderr,
-        )
+        _note(f"fake StarVideos service at {fake.base_url} (files at {fake.files_url})")
         async with fake.client() as client:
             # The fake fails a share of tasks on purpose (--failure-rate): those are
             # the show, not a problem of the run; only errors and unknowns exit 1.
@@ -297,10 +376,9 @@ async def cmd_demo(args: argparse.Namespace) -> int:
                 resume_hint=None,
                 ok_statuses=frozenset({"completed", "failed", "cancelled"}),
             )
-        print(
+        _note(
             f"the service saw {fake.counters['create']} creates and "
-            f"{fake.counters['status']} status calls; videos are in {args.download_dir}",
-            file=sys.stderr,
+            f"{fake.counters['status']} status calls; videos are in {args.download_dir}"
         )
     return code
 
@@ -310,35 +388,165 @@ async def cmd_fake_server(args: argparse.Namespace) -> int:
     from .testing import FakeStarVideos
 
     fake = FakeStarVideos(
+        args.api_key,
         host=args.host,
         port=args.port,
         files_port=args.files_port,
         time_scale=args.time_scale,
         seed=args.seed,
         failure_rate=args.failure_rate,
+        latency=args.latency,
         record_requests=False,
     )
     await fake.start()
     info = {"base_url": fake.base_url, "files_url": fake.files_url, "api_key": fake.api_key}
-    print(
-        json.dumps(info) if args.json else f"serving {fake.base_url} (key: {fake.api_key})",
-        flush=True,
-    )
+    text = f"serving {fake.base_url} (files at {fake.files_url}; key: {fake.api_key})"
+    print(json.dumps(info) if args.json else text, flush=True)
     await fake.serve_forever()
     return EXIT_OK
 
 
-# -- parsing and running --------------------------------------------------------------
+# -- option types -----------------------------------------------------------------------
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
-    return value
+def _number(
+    kind: type[int] | type[float], low: float, high: float = math.inf, *, above: bool = False
+) -> Callable[[str], Any]:
+    """An argparse type: a finite ``kind`` in ``[low, high]`` (``(low, high]`` if ``above``)."""
+    bound = (f"> {low:g}" if above else f">= {low:g}") if high == math.inf else ""
+    bound = bound or f"between {low:g} and {high:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not (low < value if above else low <= value) or not value <= high:  # NaN too
+            raise argparse.ArgumentTypeError(f"must be {bound}: {text!r}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be finite: {text!r}")
+        return value
+
+    return parse
+
+
+_positive_float = _number(float, 0.0, above=True)
+_non_negative_float = _number(float, 0.0)
+_positive_int = _number(int, 1)
+_non_negative_int = _number(int, 0)
+_port = _number(int, 0, 65535)
+_rate = _number(float, 0.0, 1.0)
+
+
+# -- shared options ---------------------------------------------------------------------
+
+_CLIENT_DEFAULTS = {
+    name: param.default
+    for name, param in inspect.signature(AsyncStarVideos.__init__).parameters.items()
+}
+
+
+class _Shared(NamedTuple):
+    """An option several commands share; ``env`` names its environment variable."""
+
+    flag: str
+    env: str | None
+    default: Any
+    kwargs: dict[str, Any]
+
+
+def _setting(flag: str, env: str, arg: str, kind: Callable[[str], Any], what: str) -> _Shared:
+    default = _CLIENT_DEFAULTS[arg]
+    shown = "no limit" if default is None else f"{default:g}"
+    metavar = "S" if kind is _positive_float and arg == "timeout" else "N"
+    kwargs = {"type": kind, "metavar": metavar, "help": f"{what} (default: ${env}, else {shown})"}
+    return _Shared(flag, env, default, kwargs)
+
+
+_SHARED: dict[str, _Shared] = {
+    "json": _Shared(
+        "--json", None, False, {"action": "store_true", "help": "machine-readable JSON output"}
+    ),
+    "base_url": _Shared(
+        "--base-url",
+        None,
+        None,
+        {
+            "metavar": "URL",
+            "help": "API base URL (default: $STARVIDEOS_BASE_URL, else the official)",
+        },
+    ),
+    "api_key_file": _Shared(
+        "--api-key-file",
+        None,
+        None,
+        {"metavar": "FILE", "help": "read the API key from FILE (default: $STARVIDEOS_API_KEY)"},
+    ),
+    "request_timeout": _setting(
+        "--request-timeout",
+        "STARVIDEOS_REQUEST_TIMEOUT",
+        "timeout",
+        _positive_float,
+        "seconds one HTTP request may take",
+    ),
+    "max_retries": _setting(
+        "--max-retries",
+        "STARVIDEOS_MAX_RETRIES",
+        "max_retries",
+        _non_negative_int,
+        "retries per request",
+    ),
+    "max_status_rate": _setting(
+        "--max-status-rate",
+        "STARVIDEOS_MAX_STATUS_RATE",
+        "max_status_rate",
+        _positive_float,
+        "at most N status calls in any one second",
+    ),
+    "max_concurrency": _setting(
+        "--max-concurrency",
+        "STARVIDEOS_MAX_CONCURRENCY",
+        "max_concurrency",
+        _positive_int,
+        "HTTP requests in flight at once",
+    ),
+}
+#: The shared options each kind of command uses.
+_OUTPUT = ("json",)
+_API = ("json", "base_url", "api_key_file", "request_timeout", "max_retries")
+_POLLING = (*_API, "max_status_rate")
+_BATCH = (*_POLLING, "max_concurrency")
+
+
+def _add_shared(parser: argparse.ArgumentParser, names: Sequence[str], title: str) -> None:
+    # SUPPRESS: an option absent from the namespace was not given (see _resolve_shared).
+    group = parser.add_argument_group(title)
+    for name in names:
+        option = _SHARED[name]
+        group.add_argument(option.flag, dest=name, default=argparse.SUPPRESS, **option.kwargs)
+
+
+def _resolve_shared(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse shared options the command does not use; fill the rest from env or default."""
+    for name, option in _SHARED.items():
+        if name not in args.shared:
+            if hasattr(args, name):  # given before the command
+                parser.error(f"{option.flag} does nothing for '{args.command}'")
+            continue
+        if hasattr(args, name):
+            continue
+        value = option.default
+        raw = os.environ.get(option.env) if option.env else None
+        if option.env and raw:
+            try:
+                value = option.kwargs["type"](raw)
+            except argparse.ArgumentTypeError as exc:
+                parser.error(f"${option.env}: {exc}")
+        setattr(args, name, value)
+
+
+# -- the parser ---------------------------------------------------------------------------
 
 
 def _add_request_args(parser: argparse.ArgumentParser) -> None:
@@ -349,107 +557,151 @@ def _add_request_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="starvideos_v3", help="model (default starvideos_v3)")
 
 
-def _add_wait_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=_positive_float, help="give up waiting after S seconds")
+def _add_poll_interval(parser: argparse.ArgumentParser, default: str = "adaptive") -> None:
     parser.add_argument(
-        "--poll-interval", type=_positive_float, help="poll every S seconds (default: adaptive)"
+        "--poll-interval",
+        type=_positive_float,
+        metavar="S",
+        help=f"poll every S seconds (default: {default})",
     )
 
 
-def _common_options(default: Any) -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--json",
-        action="store_true",
-        default=False if default is None else default,
-        help="machine-readable JSON output",
+def _add_wait_args(parser: argparse.ArgumentParser, timeout_help: str) -> None:
+    parser.add_argument("--timeout", type=_positive_float, metavar="S", help=timeout_help)
+    _add_poll_interval(parser)
+
+
+def _command(
+    sub: Any,
+    name: str,
+    run: Callable[[argparse.Namespace], Awaitable[int]],
+    shared: Sequence[str],
+    summary: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    env = ["STARVIDEOS_API_KEY", "STARVIDEOS_BASE_URL"] if "base_url" in shared else []
+    env += [e for n in shared if (e := _SHARED[n].env)]
+    epilog = "".join(f"environment:\n  {e}\n" for e in env[:1]) + "".join(
+        f"  {e}\n" for e in env[1:]
     )
-    common.add_argument(
-        "--base-url",
-        default=default,
-        help="API base URL (default: $STARVIDEOS_BASE_URL, then the official one)",
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=description or f"{summary[0].upper()}{summary[1:]}.",
+        epilog=epilog + ("\n" if epilog else "") + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    common.add_argument(
-        "--api-key-file",
-        default=default,
-        help="read the API key from this file (default: $STARVIDEOS_API_KEY)",
-    )
-    return common
+    _add_shared(parser, shared, "shared options")
+    parser.set_defaults(run=run, shared=frozenset(shared))
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``starvideos``."""
-    # The options may stand before or after the command; the copy given to the
-    # commands defaults to SUPPRESS so it does not overwrite a value given before.
-    top, common = _common_options(None), _common_options(argparse.SUPPRESS)
+    from .batch import DEFAULT_MAX_IN_FLIGHT
+
     parser = argparse.ArgumentParser(
-        prog="starvideos", description="StarVideos from the command line.", parents=[top]
+        prog="starvideos",
+        description="StarVideos from the command line.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_shared(
+        parser, list(_SHARED), "shared options (also after the command; refused where unused)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("submit", parents=[common], help="create a task, print its id")
+    p = _command(sub, "submit", cmd_submit, _API, "create a task, print its id alone")
     _add_request_args(p)
-    p.set_defaults(run=cmd_submit)
 
-    p = sub.add_parser("status", parents=[common], help="print a task's status")
+    p = _command(sub, "status", cmd_status, _API, "print a task's status")
     p.add_argument("id")
-    p.set_defaults(run=cmd_status)
 
-    p = sub.add_parser("wait", parents=[common], help="wait for a task to finish")
+    p = _command(sub, "wait", cmd_wait, _POLLING, "wait for a task to finish")
     p.add_argument("id")
-    _add_wait_args(p)
-    p.set_defaults(run=cmd_wait)
+    _add_wait_args(p, "stop waiting after S seconds (exit 124; the task keeps running)")
 
-    p = sub.add_parser("download", parents=[common], help="download a finished task's video")
+    p = _command(sub, "download", cmd_download, _API, "download a finished task's video")
     p.add_argument("id")
-    p.add_argument("dest", help="file path or existing folder")
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=cmd_download)
+    p.add_argument("dest", help="file path, or folder (existing or ending in /; created)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
-    p = sub.add_parser("generate", parents=[common], help="submit, wait and download")
+    p = _command(sub, "generate", cmd_generate, _POLLING, "submit, wait and download")
     _add_request_args(p)
-    _add_wait_args(p)
-    p.add_argument("-o", "--output", help="file or folder for the video (default: here)")
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(run=cmd_generate)
+    _add_wait_args(p, "stop waiting after S seconds (exit 124; the task keeps running)")
+    p.add_argument("-o", "--output", help="file, or folder ending in / (default: here)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
-    p = sub.add_parser("batch", parents=[common], help="run or resume a journaled batch")
+    p = _command(sub, "batch", cmd_batch, _BATCH, "run or resume a journaled batch")
     p.add_argument("input", help="a .jsonl or .csv file of requests")
     p.add_argument("--journal", required=True, help="SQLite journal (resume by running again)")
-    p.add_argument("--download-dir", help="download finished videos here")
-    p.add_argument("--max-in-flight", type=int, default=32, help="tasks running at once (32)")
+    p.add_argument("--download-dir", help="download finished videos here (created)")
+    p.add_argument(
+        "--max-in-flight",
+        type=_positive_int,
+        default=DEFAULT_MAX_IN_FLIGHT,
+        metavar="N",
+        help=f"tasks submitted but not finished at once (default {DEFAULT_MAX_IN_FLIGHT})",
+    )
     p.add_argument("--out", help="append one JSON line per result to this file")
     p.add_argument(
         "--retry-unknown", action="store_true", help="re-send creates of unknown outcome"
     )
-    _add_wait_args(p)
-    p.set_defaults(run=cmd_batch)
+    _add_wait_args(
+        p,
+        "stop after S seconds: unfinished tasks keep running and stay in the journal; "
+        "run the same command again to resume (exit 124)",
+    )
 
-    p = sub.add_parser("demo", parents=[common], help="a batch against the built-in fake service")
-    p.add_argument("--count", type=int, default=20, help="number of prompts (20)")
+    p = _command(
+        sub, "demo", cmd_demo, _OUTPUT, "a batch against the built-in fake service (no key)"
+    )
+    p.add_argument("--count", type=_positive_int, default=20, help="number of prompts (20)")
     p.add_argument("--out-dir", help="where the journal and videos go (default: a temp folder)")
-    p.add_argument("--max-in-flight", type=int, default=8)
+    p.add_argument(
+        "--max-in-flight", type=_positive_int, default=8, metavar="N", help="tasks at once (8)"
+    )
     p.add_argument(
         "--time-scale",
         type=_positive_float,
         default=0.02,
-        help="fake's seconds per simulated second",
+        help="real seconds per simulated second (0.02)",
     )
-    p.add_argument("--failure-rate", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--poll-interval", type=_positive_float)
-    p.set_defaults(run=cmd_demo, timeout=None)
+    p.add_argument("--failure-rate", type=_rate, default=0.1, help="share of tasks that fail")
+    p.add_argument("--seed", type=int, default=7, help="seeds ids, timelines and failures (7)")
+    _add_poll_interval(p, "0.1")
 
-    p = sub.add_parser("fake-server", parents=[common], help="serve the fake StarVideos service")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--files-port", type=int, default=0)
-    p.add_argument("--time-scale", type=_positive_float, default=1.0)
-    p.add_argument("--failure-rate", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(run=cmd_fake_server)
+    p = _command(
+        sub,
+        "fake-server",
+        cmd_fake_server,
+        _OUTPUT,
+        "serve the fake StarVideos service",
+        "Serve the fake StarVideos service on HOST:PORT until interrupted.\n"
+        "It accepts only the key given by --api-key (default: sk-fake-starvideos)\n"
+        "and prints its base URL and key when ready.",
+    )
+    p.add_argument("--api-key", default="sk-fake-starvideos", help="the only key accepted")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="API port (8000; 0: a free one)")
+    p.add_argument("--files-port", type=_port, default=0, help="file host port (0: a free one)")
+    p.add_argument(
+        "--time-scale", type=_positive_float, default=1.0, help="real s per simulated s (1.0)"
+    )
+    p.add_argument("--failure-rate", type=_rate, default=0.0, help="share of tasks that fail")
+    p.add_argument("--seed", type=int, default=0, help="seeds ids, timelines and failures (0)")
+    p.add_argument(
+        "--latency",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="seconds added to every API answer (0)",
+    )
     return parser
+
+
+# -- running ------------------------------------------------------------------------------
 
 
 async def _main_async(
@@ -471,8 +723,11 @@ def _fail(code: int, message: str) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    _resolve_shared(parser, args)
+    args.argv = argv
     try:
         code = asyncio.run(_main_async(args.run, args))
     except UsageError as exc:

@@ -69,13 +69,14 @@ class Reporter:
         """A free-form note (goes to stderr for plain and JSON output)."""
         print(text, file=sys.stderr, flush=True)
 
-    def finish(self) -> None:
-        """The batch ended; print the summary."""
+    def finish(self, *, timed_out: bool = False) -> None:
+        """The batch ended (``timed_out``: its time limit stopped it); print the summary."""
         elapsed = time.monotonic() - self.started
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
-        self._line(
-            f"summary: {self.done}/{self.total} done in {elapsed:.1f}s ({counts or 'none'})"
-        )
+        line = f"summary: {self.done}/{self.total} done in {elapsed:.1f}s ({counts or 'none'})"
+        if timed_out:
+            line += f"; timed out, {self.total - self.done} unfinished (resumable)"
+        self._line(line)
 
     @property
     def done(self) -> int:
@@ -122,13 +123,15 @@ class JsonReporter(Reporter):
             }
         )
 
-    def finish(self) -> None:
+    def finish(self, *, timed_out: bool = False) -> None:
         """See :meth:`Reporter.finish`."""
         self._emit(
             {
                 "event": "summary",
                 "total": self.total,
                 "counts": dict(self.counts),
+                "unfinished": self.total - self.done,
+                "timed_out": timed_out,
                 "seconds": round(time.monotonic() - self.started, 3),
             }
         )
@@ -147,6 +150,7 @@ class RichReporter(Reporter):
 
         self._console = Console(file=self.stream)
         self._recent: list[str] = []
+        self._timed_out = False
         self._live = Live(console=self._console, refresh_per_second=8, transient=False)
 
     def start(self, total: int, *, title: str = "batch") -> None:
@@ -178,8 +182,9 @@ class RichReporter(Reporter):
         """See :meth:`Reporter.message`."""
         self._console.print(text)
 
-    def finish(self) -> None:
+    def finish(self, *, timed_out: bool = False) -> None:
         """See :meth:`Reporter.finish`."""
+        self._timed_out = timed_out
         self._live.update(self._render(final=True))
         self._live.stop()
 
@@ -197,12 +202,14 @@ class RichReporter(Reporter):
             table.add_row(status, str(count), style="cyan")
         for status, count in sorted(self.counts.items()):
             table.add_row(status, str(count))
-        table.add_row("not started", str(self.total - self.done - len(self.running)))
+        table.add_row("not started", str(max(0, self.total - self.done - len(self.running))))
         eta = self.eta()
         elapsed = time.monotonic() - self.started
         info = f"{self.done}/{self.total} done, {elapsed:.1f}s elapsed"
         if eta is not None and not final:
             info += f", about {eta:.0f}s left"
+        if self._timed_out:
+            info += f"; timed out, {self.total - self.done} unfinished (resumable)"
         bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
         return Group(table, bar, Text(info), Text("\n".join(self._recent)))
 

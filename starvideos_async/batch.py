@@ -48,12 +48,17 @@ the last run stopped. What it guarantees:
   timeout and retry policy), closes the journal and re-raises. Leaving
   ``async with run_batch(...)`` early does the same; without ``async with``, call
   :meth:`BatchRun.aclose` if you stop iterating early.
+* **Time limit.** With ``timeout=S`` the run stops waiting after ``S`` seconds, as on
+  cancellation (creates on the wire still get their answer recorded), and the iteration
+  ends without raising: :attr:`BatchRun.timed_out` is then true and the requests without
+  a result stay in the journal, where the next run picks them up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
 import sys
 import time
@@ -295,8 +300,11 @@ class BatchRun:
         poll_policy: PollPolicy | None,
         retry_unknown: bool | frozenset[str],
         on_status: StatusHook | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.journal = journal
+        self._timeout = timeout
+        self._timed_out = False
         self._on_status = on_status
         self._client = client
         self._items = items
@@ -315,6 +323,11 @@ class BatchRun:
 
     def __repr__(self) -> str:
         return f"<BatchRun {self.journal!r} {self.summary}>"
+
+    @property
+    def timed_out(self) -> bool:
+        """Whether ``timeout`` stopped the run before every request had a result."""
+        return self._timed_out
 
     @property
     def summary(self) -> BatchSummary:
@@ -438,6 +451,7 @@ class BatchRun:
 
     async def _work(self) -> None:
         journal = self.journal
+        deadline = math.inf if self._timeout is None else anyio.current_time() + self._timeout
         entries = await journal._add((i.key, i.position, i.body) for i in self._items)
         if self._download_dir is not None:
             await anyio.Path(self._download_dir).mkdir(parents=True, exist_ok=True)
@@ -450,9 +464,11 @@ class BatchRun:
             anyio.Semaphore(self._client.max_concurrency),
             anyio.Semaphore(self._max_downloads),
         )
-        async with anyio.create_task_group() as group:
-            for item in items:
-                await self._begin(item, group, limits)
+        with anyio.CancelScope(deadline=deadline) as scope:
+            async with anyio.create_task_group() as group:
+                for item in items:
+                    await self._begin(item, group, limits)
+        self._timed_out = scope.cancelled_caught
 
     async def _begin(self, item: _Item, group: anyio.abc.TaskGroup, limits: _Limits) -> None:
         """Start what ``item`` still needs, from where the journal says it stands."""
@@ -619,6 +635,7 @@ def run_batch(
     retry_unknown: bool | Iterable[str] = False,
     max_downloads: int | None = None,
     on_status: StatusHook | None = None,
+    timeout: float | None = None,
 ) -> BatchRun:
     """Run or resume a batch; iterate over the returned :class:`BatchRun` for results.
 
@@ -639,6 +656,11 @@ def run_batch(
         max_downloads: Downloads at once; the client's ``max_concurrency`` by default.
         on_status: Called as ``on_status(key, video)`` with every status change of
             every task this run waits on (for live progress); must not block.
+        timeout: Seconds after which the run stops submitting, waiting and
+            downloading (``None``: no limit). The iteration then ends without an
+            error: :attr:`BatchRun.timed_out` is true, ``summary.remaining`` counts the
+            requests left without a result, and the journal keeps them for the next
+            run (creates already on the wire get their answer recorded first).
 
     Raises:
         InvalidRequestError: Two requests share a key, a ``retry_unknown`` key is not
@@ -659,6 +681,12 @@ def run_batch(
     downloads = client.max_concurrency if max_downloads is None else max_downloads
     if poll_policy is not None and not isinstance(poll_policy, PollPolicy):
         raise InvalidRequestError("poll_policy", poll_policy, "a PollPolicy or None")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout < math.inf
+    ):
+        raise InvalidRequestError("timeout", timeout, "a positive number of seconds or None")
     return BatchRun(
         client,
         items,
@@ -669,4 +697,5 @@ def run_batch(
         poll_policy,
         retry,
         on_status,
+        None if timeout is None else float(timeout),
     )

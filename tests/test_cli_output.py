@@ -66,6 +66,22 @@ def test_rich_reporter_renders_counts_eta_and_recent_tasks() -> None:
     assert "content moderation" in text
 
 
+def test_a_timed_out_summary_says_how_many_are_unfinished() -> None:
+    plain, as_json, rich = io.StringIO(), io.StringIO(), io.StringIO()
+    for reporter in (Reporter(plain), JsonReporter(as_json), RichReporter(rich)):
+        reporter.start(4, title="unit")
+        reporter.result(RESULTS[0])
+        reporter.finish(timed_out=True)
+    assert (
+        plain.getvalue()
+        .splitlines()[-1]
+        .endswith("(1 completed); timed out, 3 unfinished (resumable)")
+    )
+    summary = json.loads(as_json.getvalue().splitlines()[-1])
+    assert (summary["timed_out"], summary["unfinished"]) == (True, 3)
+    assert "timed out, 3 unfinished (resumable)" in rich.getvalue()
+
+
 def test_reporter_choice_follows_the_terminal_and_the_json_flag() -> None:
     class Tty(io.StringIO):
         def isatty(self) -> bool:
