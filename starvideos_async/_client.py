@@ -8,7 +8,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, overload
@@ -18,7 +18,13 @@ import aiohttp
 
 from . import _retry
 from ._config import Timeout, resolve_api_key, resolve_base_url
-from ._errors import InvalidRequestError, StarVideosError, TaskFailedError, TaskTimeoutError
+from ._errors import (
+    APIError,
+    InvalidRequestError,
+    StarVideosError,
+    TaskFailedError,
+    TaskTimeoutError,
+)
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, Abandoned, HTTPTransport
 from ._limiter import Limiter, RateGate, default_limiter
 from ._models import ProgressCallback, Video, VideoRequest
@@ -77,6 +83,14 @@ def _check_count(name: str, value: object, minimum: int) -> int:
     if type(value) is not int or value < minimum:
         raise InvalidRequestError(name, value, f"an int >= {minimum}")
     return value
+
+
+def _queryable(task_id: str) -> bool:
+    try:
+        result_path(task_id)
+    except InvalidRequestError:
+        return False
+    return True
 
 
 def result_path(task_id: str) -> str:
@@ -271,42 +285,59 @@ class AsyncStarVideos:
         # The caller awaits a future of its own (what asyncio.shield does, with one
         # done-callback instead of three).
         loop = asyncio.get_running_loop()
-        call = loop.create_task(
-            self._http.request(
-                "POST",
-                _CREATE_PATH,
-                body=request_body(request),
-                parse=structure_video,
-                max_retries=max_retries,
-            )
-        )
+        call = loop.create_task(self._send_create(request, max_retries))
         self._creates.add(call)
         over = loop.create_future()
         call.add_done_callback(functools.partial(self._create_over, over))
         try:
             await over
         except asyncio.CancelledError:
-            call.add_done_callback(functools.partial(self._adopt_orphan, request))
+            call.add_done_callback(self._adopt_orphan)
             raise
-        video = call.result()
+        return call.result()
+
+    async def _send_create(
+        self,
+        request: VideoRequest,
+        max_retries: int | None,
+        abandoned: Callable[[], bool] | None = None,
+    ) -> VideoTask:
+        """Send one create; the task, also when its answer broke after naming it."""
+        try:
+            video = await self._http.request(
+                "POST",
+                _CREATE_PATH,
+                body=request_body(request),
+                parse=structure_video,
+                max_retries=max_retries,
+                abandoned=abandoned,
+            )
+        except APIError as exc:
+            # (a create's error carries an id only when the service's answer named one)
+            if exc.task_id is None or not _queryable(exc.task_id):
+                raise
+            logger.warning(
+                "the service created task %s, but its answer broke off or was malformed "
+                "(%s); the task is kept, its status comes with the next poll",
+                exc.task_id,
+                exc.message,
+            )
+            return VideoTask(self, exc.task_id, request=request)
         return VideoTask(self, video.id, latest=video, request=request)
 
-    def _create_over(self, over: asyncio.Future[None], call: asyncio.Task[Video]) -> None:
+    def _create_over(self, over: asyncio.Future[None], call: asyncio.Task[VideoTask]) -> None:
         self._creates.discard(call)
         if not over.done():
             over.set_result(None)
 
-    def _adopt_orphan(self, request: VideoRequest, call: asyncio.Future[Video]) -> None:
+    def _adopt_orphan(self, call: asyncio.Future[VideoTask]) -> None:
         if call.cancelled():
             return
         error = call.exception()  # also marks it retrieved: no "never retrieved" noise
         if error is not None:
             _warn_if_sent(error, "a cancelled submit()")
             return
-        video = call.result()
-        self._adopt(
-            VideoTask(self, video.id, latest=video, request=request), "submit() was cancelled"
-        )
+        self._adopt(call.result(), "submit() was cancelled")
 
     def _adopt(self, task: VideoTask, why: str) -> None:
         self._orphans.append(task)
@@ -371,14 +402,7 @@ class AsyncStarVideos:
                     if stopped:
                         return
                     try:
-                        video = await self._http.request(
-                            "POST",
-                            _CREATE_PATH,
-                            body=request_body(request),
-                            parse=structure_video,
-                            max_retries=max_retries,
-                            abandoned=abandoned,
-                        )
+                        task = await self._send_create(request, max_retries, abandoned)
                     except Abandoned:
                         return
                     except StarVideosError as exc:
@@ -386,7 +410,6 @@ class AsyncStarVideos:
                         if stopped:
                             _warn_if_sent(exc, "a stopped submit_many()")
                         continue
-                    task = VideoTask(self, video.id, latest=video, request=request)
                     results[index] = task
                     if stopped:
                         self._adopt(task, "submit_many() was stopped")

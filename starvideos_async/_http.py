@@ -42,7 +42,7 @@ from ._errors import (
     ServerError,
 )
 from ._limiter import Limiter, RateGate
-from ._serde import error_message, text_excerpt
+from ._serde import error_message, task_id_in, text_excerpt
 from ._version import __version__
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Abandoned", "HTTPTransport"]
@@ -52,7 +52,6 @@ logger: Final = logging.getLogger("starvideos_async")
 #: A JSON body larger than this is refused rather than read into memory.
 DEFAULT_MAX_RESPONSE_BYTES: Final = 1024 * 1024
 _BODY_KEPT: Final = 4096
-_CONTENT_ENCODING: Final = aiohttp.hdrs.CONTENT_ENCODING
 
 T = TypeVar("T")
 
@@ -232,6 +231,8 @@ class HTTPTransport:
                         raw = None
                     else:
                         started = time.perf_counter()
+                        received: list[bytes] = []  # the body so far, also when cut
+                        status = 0
                         try:
                             response = await session.request(
                                 method,
@@ -247,28 +248,25 @@ class HTTPTransport:
                             )
                             try:
                                 status = response.status
-                                length = response.content_length
-                                if (
-                                    status < 300
-                                    and length is not None
-                                    and length <= self.max_response_bytes
-                                    and _CONTENT_ENCODING not in response.headers
-                                ):
-                                    raw = await response.read()  # the usual answer
-                                else:
-                                    raw = await self._read(
-                                        response, RequestInfo(method, path, task_id)
-                                    )
+                                raw = await self._read(
+                                    response, RequestInfo(method, path, task_id), received
+                                )
                                 response_headers = response.headers
                             finally:
                                 response.release()
                         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                            if task_id is None and 200 <= status < 300:
+                                # a create answer cut short may still name its task
+                                text = b"".join(received).decode("utf-8", "replace")
+                                task_id = task_id_in(text)
                             _translate(exc, RequestInfo(method, path, task_id))
                         except RuntimeError as exc:
                             if not session.closed:
                                 raise
                             # closed by aclose() while this request was on its way out
-                            raise ClientClosedError("this StarVideos client is closed") from exc
+                            raise ClientClosedError(
+                                "this StarVideos client is closed"
+                            ) from _scrubbed(exc)
                 if raw is None:  # refused by the gate: queue for its next pass
                     await gate.ready()  # type: ignore[union-attr]
                     continue
@@ -285,7 +283,7 @@ class HTTPTransport:
                 raise _status_error(
                     status, raw, response_headers, RequestInfo(method, path, task_id)
                 )
-            except (APIConnectionError, APIStatusError) as exc:
+            except (APIConnectionError, APIStatusError, MalformedResponseError) as exc:
                 retries = self.retry.max_retries if max_retries is None else max_retries
                 if attempt > retries or not _retry.should_retry(exc, method=method):
                     raise
@@ -305,31 +303,31 @@ class HTTPTransport:
                 await _retry.sleep(delay)
                 attempt += 1
 
-    async def _read(self, response: aiohttp.ClientResponse, info: RequestInfo) -> bytes:
+    async def _read(
+        self, response: aiohttp.ClientResponse, info: RequestInfo, received: list[bytes]
+    ) -> bytes:
+        """The body, into ``received`` as it arrives (what came is kept if it breaks)."""
         if response.status >= 300:
             # An error page only feeds the message: keep its start, never refuse it
             # (a huge 502 page must stay a retryable ServerError).
             return await _read_prefix(response, _BODY_KEPT)
         cap = self.max_response_bytes
         length = _decoded_length(response)
-        if length is not None and length <= cap:
-            return await response.read()
-        if length is not None:
+        if length is not None and length > cap:
             response.close()
             raise MalformedResponseError(
                 f"response body of {length} bytes exceeds the {cap}-byte limit", request=info
             )
-        chunks: list[bytes] = []
         size = 0
-        async for chunk in response.content.iter_chunked(64 * 1024):
+        async for chunk in response.content.iter_any():
             size += len(chunk)
             if size > cap:
                 response.close()
                 raise MalformedResponseError(
                     f"response body exceeds the {cap}-byte limit", request=info
                 )
-            chunks.append(chunk)
-        return b"".join(chunks)
+            received.append(chunk)
+        return b"".join(received)
 
 
 #: How many URLs :attr:`HTTPTransport._urls` holds: enough for every task of a batch of
@@ -365,21 +363,48 @@ async def _read_prefix(response: aiohttp.ClientResponse, limit: int) -> bytes:
 
 
 def _translate(exc: BaseException, info: RequestInfo) -> NoReturn:
-    """Turn an aiohttp or timeout exception into the SDK's, chained."""
+    """Turn an aiohttp or timeout exception into the SDK's, chained to it (scrubbed)."""
     detail = str(exc) or type(exc).__name__
+    cause = _scrubbed(exc)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         raise APITimeoutError(
             f"timed out connecting: {detail}", request=info, request_sent=False
-        ) from exc
+        ) from cause
     if isinstance(exc, asyncio.TimeoutError):  # sock_read and total timeouts too
         raise APITimeoutError(
             f"timed out waiting for the response: {detail}", request=info
-        ) from exc
+        ) from cause
     if isinstance(exc, aiohttp.ClientConnectorError):
         raise APIConnectionError(
             f"could not connect: {detail}", request=info, request_sent=False
-        ) from exc
-    raise APIConnectionError(f"connection failed: {detail}", request=info) from exc
+        ) from cause
+    raise APIConnectionError(f"connection failed: {detail}", request=info) from cause
+
+
+def _scrubbed(exc: BaseException) -> BaseException:
+    """``exc`` and the exceptions chained to it, without what can hold the API key.
+
+    aiohttp's request frames keep the merged request headers (``Authorization``
+    included) as locals, and error reporters record the locals of every frame of a
+    traceback (Sentry by default, ``TracebackException(capture_locals=True)``). So the
+    tracebacks of the foreign exceptions go, and so do the request headers some aiohttp
+    errors carry (``request_info``); their types and messages stay.
+    """
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        error.__traceback__ = None
+        info = getattr(error, "request_info", None)
+        if isinstance(info, aiohttp.RequestInfo):
+            error.request_info = aiohttp.RequestInfo(  # type: ignore[attr-defined]
+                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
+            )
+        pending += [e for e in (error.__cause__, error.__context__) if e is not None]
+    return exc
 
 
 #: Built once: ``json.dumps`` with any argument builds an encoder per call.
@@ -391,15 +416,6 @@ def _decode(raw: bytes) -> object:
         return json.loads(raw)
     except RecursionError as exc:  # nested deeper than the decoder's stack
         raise ValueError("JSON nested too deeply") from exc
-
-
-def _encodable(text: str) -> bool:
-    """Whether ``text`` is valid Unicode (JSON can smuggle in lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 #: Built once; ``raw_decode`` parses without ``json.loads``'s layers.
@@ -427,29 +443,24 @@ def _loads(raw: bytes) -> Any:
 def _parse_success(
     raw: bytes, parse: Callable[[object], T], method: str, path: str, task_id: str | None
 ) -> T:
+    text = raw[:_BODY_KEPT].decode("utf-8", "replace")
+    error: Exception
     try:
         data = _loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
-        text = raw[:_BODY_KEPT].decode("utf-8", "replace")
         what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(text)!r}"
-        raise MalformedResponseError(
-            f"expected a JSON object, got {what}",
-            request=RequestInfo(method, path, task_id),
-            body=text,
-        ) from exc
-    try:
-        return parse(data)
-    except (ValueError, TypeError, KeyError) as exc:
-        sent_id = data.get("id") if isinstance(data, dict) else None
-        if task_id is None and isinstance(sent_id, str) and sent_id and _encodable(sent_id):
-            task_id = sent_id
-        info = RequestInfo(method, path, task_id)
-        reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise MalformedResponseError(
-            f"unexpected response: {reason}",
-            request=info,
-            body=raw[:_BODY_KEPT].decode("utf-8", "replace"),
-        ) from exc
+        reason, error = f"expected a JSON object, got {what}", exc
+    else:
+        try:
+            return parse(data)
+        except (ValueError, TypeError, KeyError) as exc:
+            detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            reason, error = f"unexpected response: {detail}", exc
+    if task_id is None:  # a create's answer: the task may exist, so keep its id
+        task_id = task_id_in(raw.decode("utf-8", "replace"))
+    raise MalformedResponseError(
+        reason, request=RequestInfo(method, path, task_id), body=text
+    ) from error
 
 
 def _status_error(

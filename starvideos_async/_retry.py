@@ -8,9 +8,10 @@ create again could pay twice, so the error surfaces instead and carries
 ``request_sent=True``.
 
 Status queries (GET) are idempotent and are retried on connection errors, timeouts,
-408, 429 and 5xx. Waits grow exponentially with full jitter, capped; a ``Retry-After``
-(or ``retry-after-ms``) from the service replaces the computed wait, capped at
-:attr:`RetryPolicy.max_retry_after`.
+408, 429, 5xx, and a malformed 2xx answer (cut JSON, an HTML page, an error payload,
+wrong types): one glitch must not end a wait. Waits grow exponentially with full
+jitter, capped; a ``Retry-After`` (or ``retry-after-ms``) from the service replaces the
+computed wait, capped at :attr:`RetryPolicy.max_retry_after`.
 
 Stamina was considered; the policy above needs per-method rules, full jitter, the
 server's hint and a shared pause for rate limits, which left little for it to do.
@@ -28,7 +29,13 @@ from typing import Any
 import anyio
 import attrs
 
-from ._errors import APIConnectionError, APIStatusError, InvalidRequestError, RateLimitError
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    InvalidRequestError,
+    MalformedResponseError,
+    RateLimitError,
+)
 
 __all__ = ["RetryPolicy", "parse_retry_after", "server_hint", "should_retry", "sleep"]
 
@@ -117,7 +124,7 @@ def should_retry(error: Exception, *, method: str) -> bool:
         if isinstance(error, APIConnectionError):
             return not error.request_sent
         return isinstance(error, RateLimitError)
-    if isinstance(error, APIConnectionError):
+    if isinstance(error, (APIConnectionError, MalformedResponseError)):
         return True
     if isinstance(error, APIStatusError):
         return error.status_code in _RETRY_STATUS or error.status_code >= 500

@@ -18,7 +18,14 @@ from cattrs.gen import make_dict_unstructure_fn, override
 
 from ._models import TaskStatus, Video, VideoRequest
 
-__all__ = ["VIDEO_OVERRIDES", "converter", "error_message", "request_body", "structure_video"]
+__all__ = [
+    "VIDEO_OVERRIDES",
+    "converter",
+    "error_message",
+    "request_body",
+    "structure_video",
+    "task_id_in",
+]
 
 converter: Final = Converter(detailed_validation=False)
 
@@ -222,3 +229,49 @@ def structure_video(data: object) -> Video:
             # A lone surrogate (JSON "\ud800"): such an id can never be sent back.
             raise ValueError("the task id is not valid Unicode text") from None
     return video
+
+
+_decoder: Final = json.JSONDecoder()
+
+
+def task_id_in(text: str) -> str | None:
+    """The task id a JSON object's text names at its top level, even when the text is cut.
+
+    Reads the members of the top-level object in order until ``"id"``, and returns its
+    value when that member is complete and a usable id (a non-blank string of valid
+    Unicode). Returns ``None`` when the text is not an object, breaks before or inside
+    the id, or names none: an id is never guessed from anything else.
+    """
+    at = _skip_blank(text, 0)
+    if not text.startswith("{", at):
+        return None
+    try:
+        while True:
+            name, at = _decoder.raw_decode(text, _skip_blank(text, at + 1))
+            at = _skip_blank(text, at)
+            if not isinstance(name, str) or not text.startswith(":", at):
+                return None
+            value, at = _decoder.raw_decode(text, _skip_blank(text, at + 1))
+            if name == "id":
+                usable = isinstance(value, str) and value.strip() and _valid_unicode(value)
+                return value if usable else None
+            at = _skip_blank(text, at)
+            if not text.startswith(",", at):
+                return None
+    except (ValueError, RecursionError):  # cut short, or not JSON there
+        return None
+
+
+def _skip_blank(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\n\r":
+        at += 1
+    return at
+
+
+def _valid_unicode(text: str) -> bool:
+    """Whether ``text`` can be sent back (JSON can carry lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -31,6 +31,7 @@ from starvideos_async import (
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
+    PollPolicy,
     RateLimitError,
     RequestInfo,
     ResultExpiredError,
@@ -41,6 +42,7 @@ from starvideos_async import (
     Timeout,
     Video,
     VideoRequest,
+    VideoTask,
 )
 from starvideos_async.testing import FakeStarVideos, Fault
 
@@ -398,18 +400,6 @@ MALFORMED = [
     pytest.param(b"[1, 2]", "application/json", "expected a JSON object, got list", id="list"),
     pytest.param(b"null", "application/json", "expected a JSON object", id="null"),
     pytest.param(
-        _json({"id": TASK_ID, "status": 2}),
-        "application/json",
-        "expected a status string, got int",
-        id="numeric status",
-    ),
-    pytest.param(
-        _json({"id": TASK_ID, "status": "queued", "created": "today"}),
-        "application/json",
-        "expected an integer, got str",
-        id="string created",
-    ),
-    pytest.param(
         _json({"object": "video", "status": "queued"}),
         "application/json",
         "missing field 'id'",
@@ -438,6 +428,29 @@ MALFORMED = [
         "application/json",
         "the service answered with an error: upstream model error (code 500)",
         id="200 with code and msg",
+    ),
+]
+
+
+#: Broken answers that still name a task: a create answered so created that task.
+NAMING_A_TASK = [
+    pytest.param(
+        _json({"id": TASK_ID, "status": 2}),
+        "application/json",
+        "expected a status string, got int",
+        id="numeric status",
+    ),
+    pytest.param(
+        _json({"id": TASK_ID, "status": "queued", "created": "today"}),
+        "application/json",
+        "expected an integer, got str",
+        id="string created",
+    ),
+    pytest.param(
+        b'{"id": "' + TASK_ID.encode() + b'", "object": "video", "crea',
+        "application/json",
+        "not JSON",
+        id="cut after the id",
     ),
 ]
 
@@ -479,31 +492,57 @@ async def test_malformed_2xx_is_a_malformed_response_error(
 async def test_fakes_malformed_faults_become_malformed_response_errors(
     fake: FakeStarVideos, fake_client: AsyncStarVideos, endpoint: Endpoint, fault: Fault
 ) -> None:
+    """A create is never sent twice; a status call is retried, and the malformation
+    surfaces once it outlasts the retries."""
     task_id = fake.create_task().id
-    fake.inject(fault, endpoint=endpoint)
+    fake.inject(fault, endpoint=endpoint, times=None)
     with pytest.raises(MalformedResponseError):
         await _call(fake_client, endpoint, task_id)
-    assert fake.counters[endpoint] == 1
+    retries = 2  # the client's default
+    assert fake.counters[endpoint] == (1 if endpoint == "create" else 1 + retries)
 
 
-async def test_malformed_create_answer_with_an_id_exposes_the_id(fake: FakeStarVideos) -> None:
-    fake.inject(Fault.wrong_types({"status": 2}, when="after"), endpoint="create")
-    async with fake.client() as client:
-        with pytest.raises(MalformedResponseError) as info:
-            await client.submit("a fox")
-    [created] = fake.tasks
-    assert info.value.task_id == created
-    assert f"(task {created})" in str(info.value)
-    assert fake.created == 1
-
-
-async def test_malformed_create_answer_with_an_id_under_aioresponses(
-    mock_api: aioresponses, mock_client: AsyncStarVideos, create_url: str
+@pytest.mark.parametrize(("body", "content_type", "message"), NAMING_A_TASK)
+async def test_broken_status_answer_naming_the_task_is_malformed(
+    backend: Backend, body: bytes, content_type: str, message: str
 ) -> None:
-    mock_api.post(create_url, payload={"id": TASK_ID, "status": "queued", "created": "x"})
+    backend.respond("status", 200, body, content_type)
     with pytest.raises(MalformedResponseError) as info:
-        await mock_client.submit("a fox")
-    assert info.value.task_id == TASK_ID
+        await backend.call("status")
+    assert message in info.value.message
+    assert info.value.task_id == backend.task_id
+
+
+@pytest.mark.parametrize(("body", "content_type", "message"), NAMING_A_TASK)
+async def test_broken_create_answer_naming_the_task_returns_that_task(
+    backend: Backend,
+    body: bytes,
+    content_type: str,
+    message: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The service created the task: submit() returns it (status unknown until the next
+    poll) and says so once at WARNING, with the id and what was wrong."""
+    backend.respond("create", 200, body, content_type)
+    task = await backend.call("create")
+    assert isinstance(task, VideoTask)
+    assert task.id == TASK_ID
+    assert task.latest is None
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert TASK_ID in warning.getMessage()
+    assert message in warning.getMessage()
+
+
+async def test_a_task_named_by_a_broken_create_answer_is_waited_on(
+    fake: FakeStarVideos,
+) -> None:
+    fake.inject(Fault.wrong_types({"status": 2}, when="after"), endpoint="create")
+    async with fake.client(poll_policy=PollPolicy.fixed(0.01)) as client:
+        task = await client.submit("a fox")
+        video = await task.wait(timeout=10)
+    assert [video.id] == list(fake.tasks)
+    assert video.is_completed
+    assert fake.counters["create"] == 1
 
 
 async def test_oversized_answer_is_refused(fake: FakeStarVideos) -> None:

@@ -68,7 +68,7 @@ async def test_key_is_absent_from_every_kind_of_error(
             Fault.rate_limit("1"),
             Fault.html(502),
             Fault.malformed_json(),
-            Fault.wrong_types(when="after"),
+            Fault.wrong_types(),  # (with no task behind it: a numeric id, so no task)
             Fault.error_payload("nested"),
             Fault.drop_connection(),
             Fault.delay(1.0),

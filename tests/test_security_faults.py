@@ -116,7 +116,8 @@ async def test_key_is_in_no_log_record_or_error_whatever_fault_strikes(
     finally:
         root.removeHandler(capture)
         root.setLevel(old_level)
-    assert len(errors) >= 10, "the tour should have produced errors to search"
+    # (broken status answers are retried away: the other faults must still raise)
+    assert len(errors) >= 9, "the tour should have produced errors to search"
     assert any(r.name == "starvideos_async" and "retry" in r.getMessage() for r in capture.records)
     assert any(r.headers.get("Authorization") == f"Bearer {api_key}" for r in fake.requests)
     texts = [formatter.format(r) + repr(r.args) + repr(r.__dict__) for r in capture.records]

@@ -13,7 +13,7 @@ import socket
 import struct
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -103,13 +103,50 @@ class RecordingClient(AsyncStarVideos):
 
 
 def texts_of(exc: BaseException) -> Iterator[str]:
-    """Every text a user could see of ``exc``: str, repr, the chained traceback, attributes."""
+    """Every text a user or an error reporter could see of ``exc``.
+
+    Its str and repr, the chained traceback as printed and as rendered with every
+    frame's locals (``capture_locals=True``, what rich tracebacks show), and everything
+    reachable from it: attributes and args of each exception along the
+    ``__cause__``/``__context__`` chain, and each traceback frame's locals. Containers
+    are walked to their items; other objects give their repr, as Sentry records them.
+    """
     yield str(exc)
     yield repr(exc)
     yield "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    for name in ("body", "headers", "request", "message", "args", "video"):
-        if hasattr(exc, name):
-            yield repr(getattr(exc, name))
+    rendered = traceback.TracebackException.from_exception(exc, capture_locals=True)
+    yield "".join(rendered.format())
+    yield from _reachable_texts(exc)
+
+
+def _reachable_texts(exc: BaseException) -> Iterator[str]:
+    seen: set[int] = set()
+    values: list[tuple[object, int]] = [(exc, 0)]
+    while values:
+        value, depth = values.pop()
+        if isinstance(value, BaseException):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
+            values += [(v, 0) for v in (*value.args, *vars(value).values())]
+            tb = value.__traceback__
+            while tb is not None:
+                values += [(v, 0) for v in tb.tb_frame.f_locals.values()]
+                tb = tb.tb_next
+            values += [(e, 0) for e in (value.__cause__, value.__context__) if e is not None]
+        elif isinstance(value, (str, bytes)):
+            yield value if isinstance(value, str) else value.decode("utf-8", "replace")
+        else:
+            try:
+                yield repr(value)
+            except Exception:  # noqa: S112 - a repr that fails shows nothing
+                continue
+            if depth >= 4:
+                continue
+            if isinstance(value, Mapping):
+                values += [(item, depth + 1) for pair in value.items() for item in pair]
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                values += [(item, depth + 1) for item in value]
 
 
 def outcome_unknown(error: StarVideosError) -> bool:
@@ -190,8 +227,13 @@ SERVICE_FAULTS: dict[str, Callable[[], Fault]] = {
     "wrong-types": lambda: Fault.wrong_types(),
     "slow-past-read-timeout": lambda: Fault.delay(SLOW),
     "dropped-connection": lambda: Fault.drop_connection(),
-    "reset-mid-response": lambda: Fault.drop_after(20),
+    "reset-mid-response": lambda: Fault.drop_after(20),  # inside the task id
+    "reset-after-the-id": lambda: Fault.drop_after(60),  # '{"id": "video_...", "object": "vi'
 }
+
+#: Create faults whose answer, when the task was created, still names it in full: the
+#: SDK must return that task, not an unknown outcome.
+NAMING_FAULTS = ["truncated-json", "wrong-types", "reset-after-the-id"]
 
 
 def fault_for(name: str, when: Literal["before", "after"] = "before") -> Fault:
@@ -373,6 +415,7 @@ def fake_options(**overrides: Any) -> dict[str, Any]:
 __all__ = [
     "FAST_RETRY",
     "KEY",
+    "NAMING_FAULTS",
     "READ_TIMEOUT",
     "SEED",
     "SERVICE_FAULTS",

@@ -64,6 +64,7 @@ CREATE_FAULTS: list[tuple[str, Literal["before", "after"], float]] = [
     ("dropped-connection", "before", 0.003),
     ("dropped-connection", "after", 0.003),
     ("reset-mid-response", "after", 0.003),
+    ("reset-after-the-id", "after", 0.01),
 ]
 #: Each status fault per status call; file faults per download request.
 STATUS_SHARE = 0.004
@@ -227,10 +228,13 @@ def account(
             created.setdefault(key_of[rec.json["prompt"]], []).append(rec.task_id)
     results = run.results
     unknown = {k for k, r in results.items() if r.status == "unknown"}
+    # An id is lost when the service created the task and the batch does not hold it,
+    # unless no answer carrying the complete id ever reached the client.
     lost = [
         (key, ids)
         for key, ids in created.items()
-        if key not in unknown and (key not in results or results[key].task_id != ids[0])
+        if (key not in unknown or ids[0] in named_by(fake))
+        and (key not in results or results[key].task_id != ids[0])
     ]
     duplicates = {key: ids for key, ids in created.items() if len(ids) > 1}
     clear = [
@@ -285,6 +289,27 @@ def account(
     assert leftovers == []
     assert foreign == []
     return table
+
+
+def named_by(fake: FakeStarVideos) -> set[str]:
+    """The ids of tasks whose create answer broke after naming them in full.
+
+    Cut JSON and wrong types send the whole id; a connection dropped after ``nbytes``
+    sent it when the id's closing quote came before the cut. (A reset by the proxy is
+    left out: where it cut is not recorded.)
+    """
+    named = set()
+    for rec in fake.requests:
+        if rec.endpoint != "create" or rec.task_id is None or rec.fault is None:
+            continue
+        fault = rec.fault
+        if fault.when == "after" and fault.kind in ("malformed_json", "wrong_types"):
+            named.add(rec.task_id)
+        elif fault.kind == "drop_after":
+            prefix = f'{{"id": "{rec.task_id}"'
+            if fault.nbytes >= len(prefix):
+                named.add(rec.task_id)
+    return named
 
 
 @pytest.mark.slow
@@ -375,21 +400,22 @@ def _report_line(name: str, value: str) -> None:
     print(f"{name}: {value}")  # noqa: T201 - part of the table
 
 
-async def test_one_poisoned_status_answer_costs_one_result_not_the_batch(
+async def test_one_poisoned_status_answer_is_retried_and_the_batch_completes(
     chaos_fake: FakeStarVideos, chaos_client: RecordingClient, tmp_path: Path
 ) -> None:
-    """Whatever one status answer raises (here 100 KB of nested JSON), it stays that
-    request's ``error``; the other 19 complete."""
+    """Whatever one status answer holds (here 100 KB of nested JSON), it is retried like
+    any glitch of an idempotent call: all 20 complete, downloaded."""
     deep = b"[" * 100_000 + b"]" * 100_000
     poison = Fault.status(200, deep, content_type="application/json")
-    chaos_fake.inject(poison, "status", times=1)
+    injected = chaos_fake.inject(poison, "status", times=1)
     requests = [VideoRequest(f"poison {i}: a moth near a lamp", key=f"p-{i}") for i in range(20)]
-    async with run_batch(chaos_client, requests, journal=tmp_path / "journal.sqlite") as run:
+    async with run_batch(
+        chaos_client,
+        requests,
+        journal=tmp_path / "journal.sqlite",
+        download_dir=tmp_path / "videos",
+    ) as run:
         results = [result async for result in run]
-    assert len(results) == 20
-    errors = [r for r in results if r.status != "completed"]
-    assert len(errors) == 1
-    assert errors[0].status == "error"
-    assert errors[0].task_id is not None
-    assert errors[0].error is not None
-    assert errors[0].error.startswith("waiting failed")
+    assert injected.fired == 1
+    assert [r.status for r in results] == ["completed"] * 20
+    assert all(r.path is not None and r.path.is_file() for r in results)

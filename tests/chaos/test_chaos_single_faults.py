@@ -22,7 +22,16 @@ from starvideos_async import (
 )
 from starvideos_async.testing import FakeStarVideos
 
-from ._support import SERVICE_FAULTS, RecordingClient, fault_for, outcome_unknown
+from ._support import (
+    FAST_RETRY,
+    NAMING_FAULTS,
+    SERVICE_FAULTS,
+    LogCapture,
+    RecordingClient,
+    fault_for,
+    outcome_unknown,
+)
+from .conftest import Guard
 
 Stage = Literal["create", "wait", "download", "done"]
 
@@ -65,7 +74,7 @@ def assert_video_on_disk(story: Story, fake: FakeStarVideos, folder: Path) -> No
 
 RATE_LIMITS = [name for name in SERVICE_FAULTS if name.startswith("429")]
 NOT_RATE_LIMITS = [name for name in SERVICE_FAULTS if not name.startswith("429")]
-#: Faults that answer a GET with a broken 2xx body (not retried: see the report).
+#: Faults that answer with a broken 2xx body.
 BROKEN_2XX = [
     "error-payload-on-200",
     "error-string-on-200",
@@ -75,6 +84,14 @@ BROKEN_2XX = [
     "truncated-json",
     "wrong-types",
 ]
+
+
+def warnings_naming(logs: LogCapture, task_id: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in logs.records
+        if r.name == "starvideos_async" and r.levelname == "WARNING" and task_id in r.getMessage()
+    ]
 
 
 # -- create ------------------------------------------------------------------------------
@@ -91,8 +108,18 @@ async def test_create_refused_with_429_is_sent_again_and_created_once(
     assert chaos_fake.created == 1
 
 
-@pytest.mark.parametrize("when", ["before", "after"])
-@pytest.mark.parametrize("name", NOT_RATE_LIMITS)
+def create_faults() -> list[tuple[str, Literal["before", "after"]]]:
+    """Every create fault, before and after the work, except those that name the task."""
+    cases: list[tuple[str, Literal["before", "after"]]] = []
+    for name in NOT_RATE_LIMITS:
+        if fault_for(name).kind == "drop_after":  # strikes after the work only
+            cases += [] if name in NAMING_FAULTS else [(name, "after")]
+        else:
+            cases += [(name, "before")] + ([] if name in NAMING_FAULTS else [(name, "after")])
+    return cases
+
+
+@pytest.mark.parametrize(("name", "when"), create_faults())
 async def test_create_fault_is_reported_unknown_and_never_sent_twice(
     name: str,
     when: Literal["before", "after"],
@@ -111,30 +138,38 @@ async def test_create_fault_is_reported_unknown_and_never_sent_twice(
     assert chaos_fake.created <= 1
     if fault.when == "after":
         assert chaos_fake.created == 1
-    created = list(chaos_fake.tasks)
-    named = getattr(story.error, "task_id", None)
-    if named is not None:  # the broken answer still named the task
-        assert created == [named]
+    assert getattr(story.error, "task_id", None) is None, "an id the answer did not hold"
     assert os.listdir(tmp_path) == []
 
 
-async def test_create_answer_with_wrong_types_still_yields_the_task_id(
-    chaos_fake: FakeStarVideos, chaos_client: RecordingClient, tmp_path: Path
+@pytest.mark.parametrize("name", NAMING_FAULTS)
+async def test_create_answer_broken_after_the_id_is_a_created_task(
+    name: str,
+    chaos_fake: FakeStarVideos,
+    chaos_client: RecordingClient,
+    tmp_path: Path,
+    guard: Guard,
 ) -> None:
-    """A created task whose answer is broken is not lost: the error names it."""
-    chaos_fake.inject(fault_for("wrong-types", "after"), "create")
+    """The service created the task and its answer named it before breaking (cut JSON,
+    a connection closed mid-body, wrong types): submit() returns that task, says so once
+    at WARNING, and the video arrives; the create is sent once."""
+    chaos_fake.inject(fault_for(name, "after"), "create")
     story = await one_task(chaos_client, tmp_path)
-    assert isinstance(story.error, MalformedResponseError)
-    assert story.error.task_id == next(iter(chaos_fake.tasks))
+    assert_video_on_disk(story, chaos_fake, tmp_path)
+    assert story.task is not None
+    assert list(chaos_fake.tasks) == [story.task.id]
+    assert chaos_fake.counters["create"] == 1
+    assert len(warnings_naming(guard.logs, story.task.id)) == 1
 
 
 # -- status ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [n for n in SERVICE_FAULTS if n not in BROKEN_2XX])
+@pytest.mark.parametrize("name", list(SERVICE_FAULTS))
 async def test_status_fault_is_retried_and_the_video_arrives(
     name: str, chaos_fake: FakeStarVideos, chaos_client: RecordingClient, tmp_path: Path
 ) -> None:
+    """Any one glitch of a status call (a broken 2xx body too) is retried, not fatal."""
     chaos_fake.inject(fault_for(name), "status")
     story = await one_task(chaos_client, tmp_path)
     assert_video_on_disk(story, chaos_fake, tmp_path)
@@ -142,17 +177,18 @@ async def test_status_fault_is_retried_and_the_video_arrives(
 
 
 @pytest.mark.parametrize("name", BROKEN_2XX)
-async def test_broken_status_answer_ends_the_wait_with_the_task_id_and_wait_again_works(
+async def test_broken_status_answer_past_the_retries_names_the_task_and_wait_again_works(
     name: str, chaos_fake: FakeStarVideos, chaos_client: RecordingClient, tmp_path: Path
 ) -> None:
-    """A 2xx status answer that is not a task is not retried; the task is not lost."""
-    chaos_fake.inject(fault_for(name), "status")
-    story = await one_task(chaos_client, tmp_path)
-    assert story.stage == "wait"
-    assert isinstance(story.error, MalformedResponseError)
-    assert story.task is not None
-    assert story.error.task_id == story.task.id
-    video = await story.task.wait(timeout=10)
+    """Only a malformation that outlasts the retry policy ends the wait, naming the task."""
+    task = await chaos_client.submit("a red kite over a grey sea, slow pan")
+    fault = chaos_fake.inject(fault_for(name), "status", times=None, task_id=task.id)
+    with pytest.raises(MalformedResponseError) as caught:
+        await task.wait(timeout=10)
+    assert caught.value.task_id == task.id
+    assert fault.fired == 1 + FAST_RETRY.max_retries
+    fault.remove()
+    video = await task.wait(timeout=10)
     path = await chaos_client.download(video, tmp_path)
     assert path.read_bytes() == chaos_fake.video_bytes(video.id)
     assert chaos_fake.created == 1
