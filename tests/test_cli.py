@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -141,6 +142,7 @@ async def test_generate_submits_waits_and_downloads(fake: FakeStarVideos, tmp_pa
         (["submit", "   "], "prompt"),
         (["submit", "x", "--ratio", "4:3"], "ratio"),
         (["submit", "x", "--image", "file:///etc/passwd"], "images[0]"),
+        (["submit", "x", "--model", "starvideos_v9"], "known models: starvideos_v3"),
         (["wait", "x", "--timeout", "-1"], "must be > 0"),
         (["frobnicate"], "invalid choice"),
     ],
@@ -617,10 +619,12 @@ async def test_generate_into_a_missing_folder_and_onto_an_existing_file(
     assert Path(out.strip()).read_bytes() == fake.video_bytes(task_id)
     assert fake.tasks[task_id].request["duration"] == 9
     code, out, err = await cli(
-        "generate", "x", "--poll-interval", "0.01", "-o", str(existing), "--overwrite", env=env
-    )
+        "generate", "x", "--poll-interval", "0.01", "-o", str(existing), "--overwrite",
+        "--json", env=env,
+    )  # fmt: skip
     assert code == EXIT_OK, err
     assert existing.read_bytes() != b"mine"
+    assert json.loads(out)["path"] == str(existing)
 
 
 async def test_wait_and_generate_timeouts_exit_124_and_say_how_to_go_on(
@@ -636,6 +640,14 @@ async def test_wait_and_generate_timeouts_exit_124_and_say_how_to_go_on(
     assert json.loads(out)["status"] == "processing"
     assert f"go on with: starvideos wait {task.id}" in err
     assert fake.counters["status"] >= 2  # --poll-interval (the adaptive policy waits 45 s)
+    fake.reset_stats()
+    code, _, _ = await cli(
+        "wait", task.id, "--timeout", "1.5", "--poll-interval", "0.01",
+        "--max-status-rate", "2", env=env,
+    )  # fmt: skip
+    assert code == EXIT_TIMEOUT
+    assert fake.counters["status"] >= 2
+    assert fake.max_calls_in_window("status", 1.0) <= 2  # about 100/s without the cap
 
     fake.auto_advance = False
     code, _, err = await cli(
@@ -698,6 +710,24 @@ async def test_bad_settings_exit_2_before_any_request(
     assert code == EXIT_USAGE
     assert needle in err
     assert no_requests(fake)
+
+
+async def test_base_url_option_before_or_after_the_command_and_status_json(
+    fake: FakeStarVideos, cli: Cli, closed_port: int
+) -> None:
+    task = fake.create_task({"prompt": "x", "model": "starvideos_v3"})
+    env = {"STARVIDEOS_API_KEY": fake.api_key, "STARVIDEOS_BASE_URL": fake.base_url}
+    nowhere = f"http://127.0.0.1:{closed_port}/kyyReactApiServer"
+    code, _, err = await cli(
+        "status", task.id, "--base-url", nowhere, "--max-retries", "0", env=env
+    )
+    assert code == EXIT_FAILED  # the option wins over the environment: refused
+    assert "APIConnectionError" in err
+    assert fake.counters["status"] == 0
+    code, out, err = await cli("--base-url", fake.base_url, "status", task.id, "--json")
+    assert code == EXIT_OK, err
+    assert json.loads(out)["id"] == task.id
+    assert fake.counters["status"] == 1
 
 
 async def test_an_environment_setting_is_ignored_by_commands_without_it(
@@ -785,8 +815,11 @@ async def test_fake_server_options_take_effect(closed_port: int) -> None:
     from starvideos_async import AsyncStarVideos, AuthenticationError, TaskFailedError
 
     files_port = closed_port  # free a moment ago
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "starvideos_async", "fake-server", "--port", "0",
+        sys.executable, "-m", "starvideos_async", "fake-server", "--port", str(port),
         "--files-port", str(files_port), "--host", "localhost", "--api-key", "sk-mine-42",
         "--latency", "0.3", "--failure-rate", "1", "--time-scale", "0.001", "--seed", "5",
         "--json",
@@ -796,7 +829,7 @@ async def test_fake_server_options_take_effect(closed_port: int) -> None:
         assert proc.stdout is not None
         info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
         assert info["api_key"] == "sk-mine-42"
-        assert info["base_url"].startswith("http://localhost:")
+        assert info["base_url"].startswith(f"http://localhost:{port}/")
         assert info["files_url"] == f"http://localhost:{files_port}"
         async with AsyncStarVideos("sk-fake-starvideos", base_url=info["base_url"]) as client:
             with pytest.raises(AuthenticationError):  # only --api-key is accepted
