@@ -494,26 +494,37 @@ class AsyncStarVideos:
         *,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
     ) -> Path:
         """Download a finished task's video to ``dest`` (a file path or a folder).
 
         Streams into a temporary file beside the destination and renames it into
         place, so a partial file never has the final name. Resumes with ``Range``
         when the connection drops. The API key is never sent to the file host. An
-        expired result URL (403/404/410) is refreshed once from the API; when there
-        is no fresh one, :class:`ResultExpiredError` is raised.
+        expired result URL (403/404/410) is refreshed once from the API (that query is
+        retried like any status call, and a task seen unfinished there is waited on);
+        :class:`ResultExpiredError` is raised only when the service says the task is
+        gone or has no new URL.
 
         Args:
             video_or_task: A completed :class:`Video`, a :class:`VideoTask`, or a task id.
-            dest: A file path, or an existing folder (the file is then named from the
-                task id, made safe).
+            dest: A folder (``"videos/"`` or an existing folder: the file is then named
+                from the task id, made safe) or a file path. Missing folders are created.
             overwrite: Replace an existing file instead of raising ``FileExistsError``.
             on_progress: Called with ``(bytes_done, bytes_total_or_None)`` as data arrives.
+            timeout: Seconds for the transfer, waiting for a fresh URL included
+                (``None``: no limit beyond each request's own timeout). When it passes,
+                :class:`APITimeoutError` is raised and no file is left behind.
         """
         from . import _download  # late: most programs never download
 
         return await _download.download(
-            self, video_or_task, dest, overwrite=overwrite, on_progress=on_progress
+            self,
+            video_or_task,
+            dest,
+            overwrite=overwrite,
+            on_progress=on_progress,
+            timeout=timeout,
         )
 
     # -- waiting -------------------------------------------------------------------

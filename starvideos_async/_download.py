@@ -49,6 +49,7 @@ from . import _retry
 from ._errors import (
     APIConnectionError,
     APIStatusError,
+    APITimeoutError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -429,15 +430,27 @@ class _Transfer:
         return RequestInfo("GET", _where(self.url or ""), self.task_id)
 
     async def refresh(self, status: int | None) -> None:
-        """Re-query the task once for a fresh URL; else :class:`ResultExpiredError`."""
+        """Re-query the task once for a fresh URL; else :class:`ResultExpiredError`.
+
+        The query is retried like any status call (5xx, malformed answers); a task
+        seen not finished there is waited on, within the download's timeout.
+        Expired only when the service says the task is gone (404) or completed without
+        a usable new URL.
+        """
         if self.refreshed:
             raise ResultExpiredError(self.task_id, status)
         self.refreshed = True
         try:
             fresh = await self.client.retrieve(self.task_id)
+            if not fresh.is_terminal:
+                logger.debug("download %s: the task is %s again", self.task_id, fresh.status)
+                # (within the download's deadline: download() cancels this at it)
+                fresh = await self.client.task(self.task_id).wait()
         except NotFoundError as exc:
             raise ResultExpiredError(self.task_id, status) from exc
-        url = _checked_url(fresh) if fresh.is_completed else None
+        if not fresh.is_completed:
+            raise TaskFailedError(fresh)
+        url = _checked_url(fresh)
         if url is None or url == self.url:
             raise ResultExpiredError(self.task_id, status)
         logger.debug("download %s: fresh result URL %s", self.task_id, _where(url))
@@ -460,9 +473,7 @@ class _Transfer:
                 continue
             except (APIConnectionError, APIStatusError, MalformedResponseError) as exc:
                 failures = 1 if self.received > received else failures + 1
-                retryable = isinstance(exc, MalformedResponseError) or _retry.should_retry(
-                    exc, method="GET"
-                )
+                retryable = _retry.should_retry(exc, method="GET")
                 if not retryable or failures > retry.max_retries or attempts >= _MAX_ATTEMPTS:
                     raise
                 hint = exc.retry_after if isinstance(exc, RateLimitError) else None
@@ -618,8 +629,13 @@ async def download(
     *,
     overwrite: bool = False,
     on_progress: ProgressCallback | None = None,
+    timeout: float | None = None,
 ) -> Path:
     """See :meth:`AsyncStarVideos.download`."""
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise InvalidRequestError("timeout", timeout, "a positive number of seconds or None")
     video = await _completed_video(client, video_or_task)
     url = _checked_url(video)
 
@@ -631,8 +647,14 @@ async def download(
 
     target = await anyio.to_thread.run_sync(prepare)
     part = await _PartFile.create(target)
+    transfer = _Transfer(client, video, url, part, on_progress)
     try:
-        await _Transfer(client, video, url, part, on_progress).run()
+        with anyio.move_on_after(timeout) as scope:
+            await transfer.run()
+        if scope.cancelled_caught:
+            raise APITimeoutError(
+                f"the download did not finish within {timeout:g}s", request=transfer.info
+            )
         await part.commit(target, overwrite=overwrite)
     finally:
         await part.discard()

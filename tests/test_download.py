@@ -730,3 +730,11 @@ def test_ids_that_clean_alike_get_distinct_names():
     ids = ["a/b", "a\\b", "a_b", "a:b", "a\x00b", "../a_b"]
     names = {safe_filename(i) for i in ids}
     assert len(names) == len(ids)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), True, "5"])
+async def test_a_bad_download_timeout_is_refused_before_any_request(fake, client, folder, timeout):
+    video = await finished(fake, client)
+    with pytest.raises(InvalidRequestError, match="timeout"):
+        await client.download(video, folder, timeout=timeout)
+    assert file_requests(fake) == []

@@ -9,9 +9,11 @@ import logging
 import os
 from pathlib import Path
 
+import attrs
 import pytest
 
 from starvideos_async import (
+    APITimeoutError,
     NotFoundError,
     RequestInfo,
     ResultExpiredError,
@@ -21,7 +23,7 @@ from starvideos_async import (
     TaskTimeoutError,
     Video,
 )
-from starvideos_async.testing import FakeStarVideos
+from starvideos_async.testing import FakeStarVideos, Fault
 
 from ._support import KEY, LogCapture, RecordingClient
 from .conftest import Guard
@@ -170,3 +172,57 @@ def test_the_guard_of_every_chaos_test_finds_a_leaked_key() -> None:
     assert not Guard(
         LogCapture(), [ServerError("boom", request=cause.request, status_code=500)]
     ).leaks()
+
+
+def stale(video: Video) -> Video:
+    """``video`` with a result URL whose token the file host refuses (403)."""
+    assert video.video_url is not None
+    return Video(
+        id=video.id,
+        status=TaskStatus.COMPLETED,
+        video_url=video.video_url.replace("token=", "token=stale"),
+    )
+
+
+def re_completed_glitches() -> dict[str, list[Fault]]:
+    """What the one status query for a fresh URL may meet before the good answer."""
+    processing = Fault.status(200, {"id": "{id}", "status": "processing", "created": 1})
+    return {
+        "503": [Fault.status(503)],
+        "truncated": [Fault.malformed_json()],
+        "html on 200": [Fault.html(200)],
+        "briefly processing": [processing],
+        "processing, then 502": [processing, Fault.status(502)],
+    }
+
+
+@pytest.mark.parametrize("glitch", re_completed_glitches())
+async def test_a_glitch_in_the_fresh_url_query_does_not_give_up_the_download(
+    glitch: str, chaos_fake: FakeStarVideos, chaos_client: RecordingClient, tmp_path: Path
+) -> None:
+    """The query for a fresh URL is retried like any status call, and a task seen not
+    finished there is waited on: the next good answer's URL is used."""
+    task = await chaos_client.submit("a lighthouse in a storm, drone shot")
+    video = await task.wait(timeout=5)
+    for fault in re_completed_glitches()[glitch]:
+        if fault.body:
+            fault = attrs.evolve(fault, body=fault.body.replace(b"{id}", task.id.encode()))
+        chaos_fake.inject(fault, "status", task_id=task.id)
+    before = chaos_fake.counters["status"]
+    path = await chaos_client.download(stale(video), tmp_path, timeout=10)
+    assert path.read_bytes() == chaos_fake.video_bytes(task.id)
+    assert chaos_fake.counters["status"] > before + 1, "the glitch was not met"
+    assert [r.status for r in chaos_fake.requests if r.endpoint == "file"] == [403, 200]
+    assert os.listdir(tmp_path) == [path.name]
+
+
+async def test_a_task_unfinished_at_the_fresh_url_query_is_waited_on_until_the_timeout(
+    chaos_fake: FakeStarVideos, chaos_client: RecordingClient, tmp_path: Path
+) -> None:
+    task = await chaos_client.submit("a lighthouse in a storm, drone shot")
+    video = await task.wait(timeout=5)
+    chaos_fake.set_status(task.id, "processing")
+    with pytest.raises(APITimeoutError, match=r"did not finish within 0\.3s"):
+        await chaos_client.download(stale(video), tmp_path, timeout=0.3)
+    assert chaos_fake.counters["status"] >= 3, "the task was not waited on"
+    assert os.listdir(tmp_path) == []
