@@ -9,6 +9,10 @@
 The client is created when the app starts and closed when it stops (``cleanup_ctx``).
 Every ``?wait=`` of every request is served by that client's one poll scheduler: a
 thousand browsers waiting on the same task cost one status call per poll.
+
+aiohttp does not cancel a handler whose client went away unless told to: without
+``handler_cancellation=True`` (given to ``web.run_app`` below, or to ``web.AppRunner``),
+a long-poll would go on polling for nobody until its timeout.
 """
 
 from __future__ import annotations
@@ -121,7 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poll-interval", type=float, help="fixed polling, in seconds")
     args = parser.parse_args(argv)
     policy = PollPolicy.fixed(args.poll_interval) if args.poll_interval else None
-    web.run_app(create_app(poll_policy=policy), host=args.host, port=args.port)
+    # handler_cancellation: a long-poll stops polling when its client disconnects.
+    app = create_app(poll_policy=policy)
+    web.run_app(app, host=args.host, port=args.port, handler_cancellation=True)
 
 
 if __name__ == "__main__":

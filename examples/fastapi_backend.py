@@ -9,14 +9,19 @@
 
 The lifespan creates the client at startup, hands it to every request through the
 lifespan state, and closes it at shutdown.
+
+Uvicorn (like other ASGI servers) does not cancel a handler whose client went away: a
+long-poll would go on polling for nobody until its timeout. ``wait_while_connected()``
+races the wait against the client's disconnection and cancels the wait when it comes.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -63,6 +68,26 @@ def starvideos(request: Request) -> AsyncStarVideos:
 
 Client = Annotated[AsyncStarVideos, Depends(starvideos)]
 router = APIRouter()
+T = TypeVar("T")
+
+
+async def disconnected(request: Request, every: float = 0.5) -> None:
+    """Returns once the client of ``request`` has closed its connection."""
+    while not await request.is_disconnected():  # noqa: ASYNC110 - Starlette has no event
+        await asyncio.sleep(every)
+
+
+async def wait_while_connected(request: Request, wait: Awaitable[T]) -> T | None:
+    """``await wait``, or ``None`` as soon as the client goes away (the wait is cancelled)."""
+    waiting = asyncio.ensure_future(wait)
+    watching = asyncio.ensure_future(disconnected(request))
+    try:
+        await asyncio.wait((waiting, watching), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiting, watching):
+            task.cancel()  # no-op for the one that finished
+        await asyncio.gather(waiting, watching, return_exceptions=True)
+    return None if waiting.cancelled() else waiting.result()
 
 
 @router.post("/videos", status_code=202)
@@ -81,18 +106,24 @@ async def submit(body: VideoIn, client: Client) -> VideoOut:
 
 @router.get("/videos/{task_id}")
 async def status(
-    task_id: str, client: Client, wait: Annotated[float, Query(ge=0, le=60)] = 0
+    request: Request,
+    task_id: str,
+    client: Client,
+    wait: Annotated[float, Query(ge=0, le=60)] = 0,
 ) -> VideoOut:
     """The task's status now, or (with ``?wait=SECONDS``) when it ends, if sooner."""
     try:
         if not wait:
             return VideoOut.of(await client.retrieve(task_id))
         try:
-            return VideoOut.of(await client.task(task_id).wait(timeout=wait))
+            video = await wait_while_connected(request, client.task(task_id).wait(timeout=wait))
         except (TaskFailedError, TaskTimeoutError) as exc:
             if exc.video is None:  # timed out before the first status arrived
                 return VideoOut(id=task_id, status="unknown")
             return VideoOut.of(exc.video)
+        if video is None:  # the client went away: nobody reads this answer
+            return VideoOut(id=task_id, status="unknown")
+        return VideoOut.of(video)
     except InvalidRequestError as exc:
         raise HTTPException(400, str(exc)) from exc
     except NotFoundError as exc:

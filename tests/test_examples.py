@@ -2,7 +2,9 @@
 
 The command-line examples run in-process (their ``main(argv)``), one of them also as a real
 subprocess; the two web backends are served on 127.0.0.1 (aiohttp's ``TestServer``, and
-uvicorn for FastAPI) and exercised over real HTTP with an aiohttp client.
+uvicorn for FastAPI) and exercised over real HTTP with an aiohttp client; both also with a
+client that disconnects mid-wait (the aiohttp one as the real script, with its own
+``run_app`` settings).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import aiohttp
 import anyio
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from starvideos_async import AsyncStarVideos, PollPolicy, TaskStatus, Video
@@ -452,3 +455,111 @@ def _video(task_id: str, status: str, url: str | None = None) -> Video:
 
 def _append_to(seen: list[str]) -> Callable[[Any], None]:
     return lambda video: seen.append(video.status_value)
+
+
+# -- a client that goes away mid-wait ----------------------------------------------------
+
+
+async def status_calls_settle(
+    fake: FakeStarVideos, quiet: float = 0.5, within: float = 15.0
+) -> int:
+    """Waits until the fake sees no status call for ``quiet`` seconds; the count then.
+
+    Fails after ``within`` seconds: a wait still polling every 5 ms never goes quiet.
+    """
+    with anyio.fail_after(within):
+        count, since = fake.counters["status"], asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - since < quiet:
+            await asyncio.sleep(0.05)
+            if fake.counters["status"] != count:
+                count, since = fake.counters["status"], asyncio.get_running_loop().time()
+    return count
+
+
+async def long_poll_then_hang_up(url: str, fake: FakeStarVideos) -> str:
+    """Starts a 30 s long-poll on a task that never ends, and closes the connection once
+    the backend is polling for it."""
+    task = fake.create_task()
+    fake.hold(task.id)  # stays processing: the wait could only end by its timeout
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    request = f"GET /videos/{task.id}?wait=30 HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    writer.write(request.encode())
+    await writer.drain()
+    before = fake.counters["status"]
+    await eventually(lambda: fake.counters["status"] >= before + 3, timeout=15)
+    assert not reader.at_eof()  # no answer yet: the backend is waiting
+    writer.close()  # the browser tab closed
+    await writer.wait_closed()
+    return task.id
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_aiohttp_backend_stops_polling_when_the_client_disconnects(
+    fake: FakeStarVideos, env: dict[str, str]
+) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLES / "aiohttp_backend.py"),
+        *("--port", str(port), *FAST),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **env},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+
+            async def up() -> bool:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"{url}/videos/video_starvideos_0") as r:
+                        return r.status == 404
+                return False
+
+            with anyio.fail_after(30):
+                while not await up():
+                    await asyncio.sleep(0.1)
+        await long_poll_then_hang_up(url, fake)
+        settled = await status_calls_settle(fake)
+        await asyncio.sleep(0.5)
+        assert fake.counters["status"] == settled
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_aiohttp_without_handler_cancellation_polls_on_for_nobody(
+    fake: FakeStarVideos, env: dict[str, str]
+) -> None:
+    """What the example's run_app(handler_cancellation=True) is for: aiohttp's default."""
+    app = load("aiohttp_backend").create_app(poll_policy=PollPolicy.fixed(0.005))
+    runner = web.AppRunner(app)  # handler_cancellation=False unless given
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        task_id = await long_poll_then_hang_up(f"http://127.0.0.1:{port}", fake)
+        hung_up = fake.counters["status"]
+        await eventually(lambda: fake.counters["status"] >= hung_up + 20, timeout=15)
+        fake.complete(task_id)  # lets the orphaned wait end, so that the app can stop
+    finally:
+        await runner.cleanup()
+
+
+async def test_fastapi_backend_stops_polling_when_the_client_disconnects(
+    fake: FakeStarVideos, env: dict[str, str]
+) -> None:
+    async with serve_fastapi(load("fastapi_backend")) as url:
+        await long_poll_then_hang_up(url, fake)
+        settled = await status_calls_settle(fake)
+        await asyncio.sleep(0.5)
+        assert fake.counters["status"] == settled
