@@ -18,7 +18,8 @@ Point the SDK (or any HTTP client) at it instead of mocking::
             assert fake.created == 1
 
 With pytest and pytest-asyncio, the ``fake_starvideos`` fixture (installed with this
-package) gives a started fake with a fast clock; override the
+package) gives a started fake with a fast clock, in pytest-asyncio's strict and auto
+modes alike (a test using it needs no ``@pytest.mark.asyncio``); override the
 ``fake_starvideos_options`` fixture to pass it other arguments::
 
     @pytest.fixture
