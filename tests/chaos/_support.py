@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import re
 import socket
 import struct
 import traceback
@@ -265,7 +266,7 @@ class ChaosProxy:
     * ``reset-on-accept``: RST at once, before a byte of the request is read;
     * ``reset-after-request``: the request reaches the service (a create happens), then
       RST as soon as the answer starts, so the client never sees it;
-    * ``reset-mid-response``: the first part of the answer gets through, then RST.
+    * ``reset-mid-response``: the first half of the answer gets through, then RST.
 
     Give the client a session with ``force_close=True`` so that one connection carries
     one request and each request meets its own fate.
@@ -275,6 +276,8 @@ class ChaosProxy:
         self.upstream_port = upstream_port
         self.choose = choose
         self.modes: Counter[str] = Counter()
+        #: Task ids in answers this proxy cut before the id's closing quote got through.
+        self.cut_ids: set[str] = set()
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
@@ -330,6 +333,11 @@ class ChaosProxy:
             self._handlers.discard(task)
             writer.close()
 
+    def _note_cut_ids(self, answer: bytes, sent: bytes) -> None:
+        for found in re.finditer(rb'"id": "([^"]+)"', answer):
+            if len(sent) < found.end():
+                self.cut_ids.add(found[1].decode())
+
     async def _relay(
         self,
         mode: ProxyMode,
@@ -343,9 +351,14 @@ class ChaosProxy:
             if mode == "pass":
                 await _pipe(up_reader, writer)
                 return
-            first = await up_reader.read(65536)
-            if mode == "reset-mid-response" and first:
-                writer.write(first[: max(1, len(first) // 2)])
+            answer = await up_reader.read(65536)
+            with contextlib.suppress(asyncio.TimeoutError):  # the rest of a short answer
+                while chunk := await asyncio.wait_for(up_reader.read(65536), 0.05):
+                    answer += chunk
+            sent = answer[: max(1, len(answer) // 2)] if mode == "reset-mid-response" else b""
+            self._note_cut_ids(answer, sent)
+            if sent:
+                writer.write(sent)
                 await writer.drain()
             _reset(writer)
         finally:

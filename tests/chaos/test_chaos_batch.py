@@ -34,6 +34,7 @@ from starvideos_async.batch import BatchResult, run_batch
 from starvideos_async.testing import FakeStarVideos, Fault
 
 from ._support import (
+    KEY,
     SEED,
     SERVICE_FAULTS,
     ChaosProxy,
@@ -43,6 +44,7 @@ from ._support import (
     client_options,
     fake_options,
     fault_for,
+    texts_of,
 )
 from .conftest import Guard
 
@@ -219,6 +221,7 @@ def account(
     requests: list[VideoRequest],
     fake: FakeStarVideos,
     folder: Path,
+    proxy: ChaosProxy,
 ) -> Table:
     """Check every invariant of one run against what the fake saw; the figures."""
     key_of = {r.prompt: str(r.key) for r in requests}
@@ -233,7 +236,7 @@ def account(
     lost = [
         (key, ids)
         for key, ids in created.items()
-        if (key not in unknown or ids[0] in named_by(fake))
+        if (key not in unknown or ids[0] in named_by(fake, proxy))
         and (key not in results or results[key].task_id != ids[0])
     ]
     duplicates = {key: ids for key, ids in created.items() if len(ids) > 1}
@@ -256,6 +259,13 @@ def account(
     foreign = [e for e in run.raised if not isinstance(e, StarVideosError)]
     foreign += [e for e in run.escaped if not isinstance(e, StarVideosError)]
     unknown_not_created = len(unknown - created.keys())
+    keyed = [e for e in run.raised if any(KEY in text for text in texts_of(e))]
+    malformed = ("unexpected response", "expected a JSON object")  # a broken 2xx answer
+    broken_waits = [
+        r
+        for r in results.values()
+        if r.status == "error" and r.error and any(m in r.error for m in malformed)
+    ]
     refused = [k for k, r in results.items() if k not in created and r.status == "error"]
     table = Table(
         {
@@ -272,9 +282,12 @@ def account(
             "ids lost": len(lost),
             "duplicate creates": len(duplicates),
             "ended with a clear status or typed error": f"{len(clear)} of {len(requests)}",
+            "waits ended by one broken status answer": len(broken_waits),
             "files on disk byte-identical": f"{len(identical)} of {len(completed)} completed",
             "temporary files left": len(leftovers),
+            "tasks named by a broken create answer": f"{len(named_by(fake, proxy))}, none lost",
             "SDK errors raised and searched for the key": len(run.raised),
+            "errors with the key reachable (chain, attributes, frame locals)": len(keyed),
             "exceptions outside the SDK's hierarchy": len(foreign),
             "run time": f"{run.seconds:.1f} s",
         }
@@ -288,15 +301,17 @@ def account(
     assert len(identical) == len(completed)
     assert leftovers == []
     assert foreign == []
+    assert keyed == []
+    assert broken_waits == []
     return table
 
 
-def named_by(fake: FakeStarVideos) -> set[str]:
+def named_by(fake: FakeStarVideos, proxy: ChaosProxy) -> set[str]:
     """The ids of tasks whose create answer broke after naming them in full.
 
     Cut JSON and wrong types send the whole id; a connection dropped after ``nbytes``
-    sent it when the id's closing quote came before the cut. (A reset by the proxy is
-    left out: where it cut is not recorded.)
+    sent it when the id's closing quote came before the cut; unless the proxy cut that
+    answer earlier still.
     """
     named = set()
     for rec in fake.requests:
@@ -309,7 +324,7 @@ def named_by(fake: FakeStarVideos) -> set[str]:
             prefix = f'{{"id": "{rec.task_id}"'
             if fault.nbytes >= len(prefix):
                 named.add(rec.task_id)
-    return named
+    return named - proxy.cut_ids
 
 
 @pytest.mark.slow
@@ -349,7 +364,7 @@ async def test_a_1000_task_batch_under_mixed_faults_loses_and_duplicates_nothing
                             group.start_soon(anomalies.run, stop)
                             first = await run_once(client, requests, tmp_path)
                             stop.set()
-                        table = account(first, requests, fake, tmp_path)
+                        table = account(first, requests, fake, tmp_path, proxy)
                         faults = Counter(
                             f"{r.endpoint}: {r.fault.kind}" for r in fake.requests if r.fault
                         )
@@ -361,7 +376,7 @@ async def test_a_1000_task_batch_under_mixed_faults_loses_and_duplicates_nothing
                         proxy.choose = lambda: "pass"
                         resolver.share = 0.0
                         second = await run_once(client, requests, tmp_path)
-                        table = account(second, requests, fake, tmp_path)
+                        table = account(second, requests, fake, tmp_path, proxy)
                         _report("run 2: the same journal, resumed without faults", table)
             finally:
                 await proxy.close()
