@@ -52,7 +52,8 @@ async def test_submit_many_cut_short_by_a_timeout_loses_no_created_id(
     fake.inject(Fault.delay(0.1, when="after"), "create", times=None)
     client = fake.client(max_concurrency=4)
     requests = [VideoRequest(prompt=f"p{i}") for i in range(40)]
-    with pytest.raises(TimeoutError):  # halfway through the third round of creates
+    # asyncio.TimeoutError: on 3.10 wait_for's is not the builtin TimeoutError (3.11+ alias)
+    with pytest.raises(asyncio.TimeoutError):  # halfway through the third round of creates
         await asyncio.wait_for(client.submit_many(requests), 0.25)
     on_the_wire = fake.created  # the fake counts a create when it arrives
     await client.aclose()  # lets the creates on the wire land
@@ -144,7 +145,7 @@ async def test_generate_names_the_task_when_its_wait_is_cancelled(
     async with fake.client(poll_policy=PollPolicy.fixed(0.01)) as client:
         with (
             caplog.at_level(logging.WARNING, logger="starvideos_async"),
-            pytest.raises(TimeoutError),
+            pytest.raises(asyncio.TimeoutError),  # not TimeoutError on 3.10
         ):
             await asyncio.wait_for(client.generate("a fox"), 0.1)
     (task_id,) = fake.tasks
