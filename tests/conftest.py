@@ -1,9 +1,13 @@
 """Shared fixtures: a fake service with a known key, aioresponses that works with aiohttp 3.14+,
 clients pointed at either, recorded retry waits, and a check that a secret never leaks.
+
+``pytest --event-loop=uvloop`` runs every test and async fixture on uvloop's loop (nox's
+``tests(uvloop)`` session does), through pytest-asyncio's ``pytest_asyncio_loop_factories``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import inspect
@@ -26,6 +30,63 @@ API_KEY = "sk-test-Zq8vR2mW7xKp4TnL9cYb"
 MOCK_BASE_URL = "https://api.starvideos.test/kyyReactApiServer"
 #: The documented example id.
 TASK_ID = "video_starvideos_1234567890"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--event-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop of the async tests and fixtures (uvloop must be installed)",
+    )
+
+
+class _UvloopLoops:
+    """A pytest plugin: pytest-asyncio makes every test's loop with ``uvloop.new_event_loop``."""
+
+    def __init__(self) -> None:
+        import uvloop  # only with --event-loop=uvloop
+
+        self.version: str = uvloop.__version__
+        self._new_event_loop = uvloop.new_event_loop
+        self.made = 0
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        self.made += 1
+        return self._new_event_loop()
+
+    def pytest_asyncio_loop_factories(self) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+        return {"uvloop": self.new_event_loop}
+
+    def pytest_report_header(self) -> str:
+        return f"event loop: uvloop {self.version}"
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        items = getattr(session, "items", [])  # none after a collection error
+        ran_async = any(item.get_closest_marker("asyncio") for item in items)
+        if ran_async and not self.made:  # the hook went unused: the run proved nothing
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line("--event-loop=uvloop: no test ran on a uvloop loop", red=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.uvloop_xfail(reason=...)``: a strict xfail when run on uvloop."""
+    if config.getoption("event_loop") != "uvloop":
+        return
+    for item in items:
+        for mark in item.iter_markers("uvloop_xfail"):
+            item.add_marker(pytest.mark.xfail(reason=mark.kwargs["reason"], strict=True))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("event_loop") == "uvloop":
+        try:
+            plugin = _UvloopLoops()
+        except ImportError as exc:
+            raise pytest.UsageError(f"--event-loop=uvloop needs uvloop installed: {exc}") from exc
+        config.pluginmanager.register(plugin, "starvideos-uvloop")
 
 
 class _StandInStreamWriter:

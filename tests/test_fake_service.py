@@ -780,7 +780,7 @@ async def test_delay_fault_outlasts_a_read_timeout(
     fake.inject(Fault.delay(0.02), "status")
     status, _ = await query(session, fake, task.id)
     assert status == 200
-    assert time.monotonic() - started >= 0.02
+    assert time.monotonic() - started >= 0.015  # 20 ms; uvloop's timers may fire ~1 ms early
 
 
 async def query_with_timeout(

@@ -198,7 +198,7 @@ async def test_cancelling_stops_a_status_call_in_flight_at_once(
     with pytest.raises(asyncio.CancelledError):
         await waiter
     await assert_nothing_left(client)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.5  # did not wait for the answer 5 s away
 
 
 # -- one call per due time, whatever the number of waiters -----------------------------------
@@ -578,8 +578,10 @@ class Recording(PollPolicy):
 
     def __init__(self) -> None:
         self.observed: list[dict[str, Any]] = []
+        self.ages: list[float] = []  # one per running answer (and one at the start)
 
     def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
+        self.ages.append(age)
         return 0.005
 
     def observe(self, **what: Any) -> None:
@@ -596,8 +598,11 @@ async def test_the_policy_learns_between_which_ages_a_task_finished(
     age = time.time() - started
     [learned] = policy.observed
     assert learned["duration"] == 7
-    assert 0 < learned["running_at"] <= learned["finished_by"] <= age + 0.01
-    assert learned["finished_by"] - learned["running_at"] < 0.05  # polls are 5 ms apart
+    assert 0 < learned["running_at"] < learned["finished_by"] <= age + 0.05
+    # between the last poll that saw it running and the next one (however loaded the
+    # machine, not a fixed number of milliseconds): the last age next_delay() was given
+    assert learned["running_at"] == pytest.approx(policy.ages[-1])
+    assert len(policy.ages) >= 3  # the start, then queued and processing answers
 
     old = client.task(task.id)
     await old.wait(poll_policy=policy)  # final at the first answer: when? nobody knows
