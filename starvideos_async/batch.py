@@ -61,7 +61,6 @@ import hashlib
 import math
 import os
 import sys
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -78,7 +77,6 @@ from ._errors import (
     APIStatusError,
     ClientClosedError,
     InvalidRequestError,
-    MalformedResponseError,
     StarVideosError,
     TaskFailedError,
 )
@@ -510,15 +508,6 @@ class BatchRun:
         task.submitted_at = submitted_at
         return task
 
-    def _named_task(self, item: _Item, error: Exception) -> VideoTask | None:
-        """The task a broken create answer still named: the service created it."""
-        if isinstance(error, MalformedResponseError) and error.task_id is not None:
-            try:
-                return self._handle(item, error.task_id, time.time())
-            except InvalidRequestError:  # not an id that could ever be queried
-                return None
-        return None
-
     async def _submit(self, item: _Item, limits: _Limits) -> None:
         # Waiting for a turn can be cancelled (nothing was sent); the create and its
         # records cannot: a Ctrl-C lets the answer arrive and land in the journal.
@@ -541,17 +530,15 @@ class BatchRun:
             await journal._set(item.key, "pending")
             raise
         except Exception as exc:
-            named = self._named_task(item, exc)
-            if named is not None:
-                task = named
-            else:  # an error not ours (a bug?) may come after sending: outcome unknown
-                state, status = _classify(exc) if isinstance(exc, StarVideosError) else _UNKNOWN
-                error = _describe(exc)
-                if status == "unknown":
-                    error = f"the outcome of the create is unknown: {error}"
-                extra = {"status": "error"} if state == "finished" else {}
-                await journal._set(item.key, state, error=error, **extra)
-                return None, status, error
+            # (a create whose broken answer still named its task is a task: submit()
+            # returned it.) An error not ours (a bug?) may come after sending: unknown.
+            state, status = _classify(exc) if isinstance(exc, StarVideosError) else _UNKNOWN
+            error = _describe(exc)
+            if status == "unknown":
+                error = f"the outcome of the create is unknown: {error}"
+            extra = {"status": "error"} if state == "finished" else {}
+            await journal._set(item.key, state, error=error, **extra)
+            return None, status, error
         except BaseException as exc:  # KeyboardInterrupt and the like: record, then go
             await journal._set(item.key, "unknown", error=_describe(exc))
             raise

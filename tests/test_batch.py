@@ -623,10 +623,19 @@ async def test_a_refused_create_is_an_error_and_is_sent_again_next_run(
     assert fake.created == 2
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.wrong_types({"created": "today"}, when="after"),
+        Fault.malformed_json(when="after"),
+        Fault.drop_after(60),
+    ],
+    ids=["wrong types", "cut JSON", "connection closed after the id"],
+)
 async def test_a_create_answer_that_is_broken_but_names_the_task_keeps_the_task(
-    fake: FakeStarVideos, client: AsyncStarVideos, journal_path: Path
+    fake: FakeStarVideos, client: AsyncStarVideos, journal_path: Path, fault: Fault
 ) -> None:
-    fake.inject(Fault.wrong_types({"created": "today"}, when="after"), endpoint="create")
+    fake.inject(fault, endpoint="create")
 
     results = await collect(run_batch(client, mixed(1), journal=journal_path))
 
