@@ -215,8 +215,9 @@ class ServerError(APIStatusError):
 class MalformedResponseError(APIError):
     """A 2xx response that is not the documented JSON, or that carries an error.
 
-    When the body still held a task id (for instance a create answer with a broken
-    field), it is in :attr:`task_id`: the task exists, keep the id.
+    Status calls raise it only once the malformation outlasted the retries; it names
+    the task in :attr:`task_id`. A create whose broken answer still named its task in
+    full is not an error: ``submit()`` returns that task.
 
     Attributes:
         body: The raw body text (truncated to a few KiB).
