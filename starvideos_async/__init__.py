@@ -34,6 +34,7 @@ from ._errors import (
     StarVideosError,
     TaskFailedError,
     TaskTimeoutError,
+    WrongEventLoopError,
 )
 from ._limiter import Limiter
 from ._models import ModelSpec, ProgressCallback, TaskStatus, Video, VideoRequest
@@ -81,6 +82,7 @@ __all__ = [
     "Video",
     "VideoRequest",
     "VideoTask",
+    "WrongEventLoopError",
     "__version__",
 ]
 

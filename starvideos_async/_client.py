@@ -8,7 +8,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, overload
@@ -182,7 +182,7 @@ class AsyncStarVideos:
             max_response_bytes=max_response_bytes,
         )
         self._status_gate = RateGate(max_status_rate)
-        self._http_fetcher: StatusFetcher = self._fetch_status
+        self._http_fetcher: StatusFetcher = self.retrieve
         self._status_fetcher: StatusFetcher = (
             status_fetcher if status_fetcher is not None else self._http_fetcher
         )
@@ -457,26 +457,17 @@ class AsyncStarVideos:
         return VideoTask(self, task_id)
 
     async def retrieve(self, task_id: str, *, max_retries: int | None = None) -> Video:
-        """One ``GET /v1/result/{id}``: the task as the service sees it now."""
+        """One ``GET /v1/result/{id}``: the task as the service sees it now.
+
+        It is a status call like the polls of ``wait()``: it passes the client's
+        ``max_status_rate`` cap and pauses with them on a 429.
+        """
         return await self._http.request(
             "GET",
             result_path(task_id),
             parse=structure_video,
             task_id=task_id,
             max_retries=max_retries,
-        )
-
-    def _fetch_status(self, task_id: str) -> Awaitable[Video]:
-        """The default status fetcher: ``retrieve`` through the status rate gate.
-
-        A plain function returning the request's coroutine: one coroutine less per
-        status call.
-        """
-        return self._http.request(
-            "GET",
-            result_path(task_id),
-            parse=structure_video,
-            task_id=task_id,
             gate=self._status_gate,
         )
 

@@ -7,6 +7,7 @@ place, :mod:`starvideos_async._http`, and chained with ``raise ... from``::
     StarVideosError
     ├── InvalidRequestError (also a ValueError)   bad input, caught before any request
     ├── ClientClosedError (also a RuntimeError)   the client was closed (also mid-wait)
+    ├── WrongEventLoopError (also a RuntimeError) used from another event loop than its own
     ├── APIError                                  something went wrong talking to the API
     │   ├── APIConnectionError                    no (complete) HTTP response
     │   │   └── APITimeoutError                   ... because a timeout passed
@@ -56,6 +57,7 @@ __all__ = [
     "StarVideosError",
     "TaskFailedError",
     "TaskTimeoutError",
+    "WrongEventLoopError",
 ]
 
 
@@ -103,6 +105,15 @@ class ClientClosedError(StarVideosError, RuntimeError):
     """The client was closed (``aclose()`` or the end of ``async with``); make a new one.
 
     Waits still running when the client closes end with this error too.
+    """
+
+
+class WrongEventLoopError(StarVideosError, RuntimeError):
+    """The client was used from another event loop than the one it first ran on.
+
+    A client's connections belong to the event loop it first sent a request from, and
+    each ``asyncio.run()`` starts a new loop. Make the client inside the coroutine that
+    uses it (``async with AsyncStarVideos() as client:``), once per loop.
     """
 
 

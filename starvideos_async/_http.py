@@ -15,6 +15,7 @@ aiohttp, asyncio-timeout and parsing exceptions become SDK exceptions
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -40,6 +41,7 @@ from ._errors import (
     RateLimitError,
     RequestInfo,
     ServerError,
+    WrongEventLoopError,
 )
 from ._limiter import Limiter, RateGate
 from ._serde import error_message, task_id_in, text_excerpt
@@ -104,6 +106,8 @@ class HTTPTransport:
         self._connection_limit = connection_limit
         self._closed = False
         self._files: aiohttp.ClientSession | None = None
+        #: The event loop of the first request: the sessions' connections belong to it.
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: Sent with every API request. On the client's own session they are all the
         #: session's defaults, key included, so most requests pass no headers at all
         #: (aiohttp merges per-request headers into the defaults one by one). That
@@ -206,6 +210,9 @@ class HTTPTransport:
         """
         # One coroutine for every attempt (a frame less on each resume than an
         # ``_attempt`` helper); the ``RequestInfo`` of errors is built only for them.
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            await self._adopt_loop(loop)
         payload = None if body is None else _dumps(body).encode()
         urls = self._urls
         url = urls.get(path)
@@ -302,6 +309,29 @@ class HTTPTransport:
                 )
                 await _retry.sleep(delay)
                 attempt += 1
+
+    async def _adopt_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Bind to ``loop`` on the first request; refuse any other loop after that.
+
+        When the first loop is gone (an ``asyncio.run()`` ended), its sessions can only
+        be closed, so they are, here, to leave no unclosed session behind.
+        """
+        first = self._loop
+        if first is None:
+            self._loop = loop
+            return
+        if first.is_closed() and self._owns_session:
+            stale = [s for s in (self._session, self._files) if s is not None]
+            self._session = self._files = None
+            for session in stale:
+                with contextlib.suppress(Exception):  # its loop is gone: close what is left
+                    await session.close()
+        raise WrongEventLoopError(
+            "this StarVideos client was first used on another event loop "
+            f"({'now closed' if first.is_closed() else 'still running'}); each "
+            "asyncio.run() starts a new loop. Create the client inside the coroutine "
+            "that uses it (async with AsyncStarVideos() as client: ...), once per loop"
+        )
 
     async def _read(
         self, response: aiohttp.ClientResponse, info: RequestInfo, received: list[bytes]

@@ -292,6 +292,22 @@ async def test_rate_cap_holds_for_2000_tasks_waited_at_once() -> None:
         assert batches(arrivals) <= 2000 / 3
 
 
+async def test_rate_cap_holds_for_retrieve_and_waits_together(fake: FakeStarVideos) -> None:
+    """retrieve() is a status call too: 30 concurrent retrieve() calls beside 10 waits
+    never put more than the cap into any one-second window at the service."""
+    rate = 10
+    ids = [fake.create_task().id for _ in range(30)]
+    async with fake.client(max_status_rate=rate, max_concurrency=32, poll_policy=FAST) as client:
+        waits = [client.task(fake.create_task().id) for _ in range(10)]
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.wait_all, waits)
+                videos = await asyncio.gather(*(client.retrieve(i) for i in ids))
+    assert [v.id for v in videos] == ids
+    assert fake.counters["status"] >= 40
+    assert fake.max_calls_in_window("status", 1.0) <= rate
+
+
 async def test_rate_cap_holds_for_custom_fetchers_too(fake: FakeStarVideos) -> None:
     """3,000 tasks through an in-memory fetcher, far faster than the cap: it binds."""
     rate, arrivals = 2000, []

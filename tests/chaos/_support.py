@@ -63,8 +63,7 @@ def client_options(**overrides: Any) -> dict[str, Any]:
 class RecordingClient(AsyncStarVideos):
     """A client that keeps every exception its calls raise (also inside ``run_batch``).
 
-    ``_fetch_status`` is the client's own status fetcher, so wrapping it keeps every
-    wait on the normal, rate-gated path.
+    Waits poll through ``retrieve``, so wrapping it records their errors too.
     """
 
     def __init__(self, *args: Any, raised: list[BaseException], **kwargs: Any) -> None:
@@ -84,13 +83,6 @@ class RecordingClient(AsyncStarVideos):
     async def retrieve(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().retrieve(*args, **kwargs)
-        except Exception as exc:
-            self.raised.append(exc)
-            raise
-
-    async def _fetch_status(self, task_id: str) -> Any:
-        try:
-            return await super()._fetch_status(task_id)
         except Exception as exc:
             self.raised.append(exc)
             raise
