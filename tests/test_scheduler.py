@@ -208,17 +208,21 @@ async def test_waiters_on_one_task_share_one_status_call_per_due_time(
     client: AsyncStarVideos, fake: FakeStarVideos
 ) -> None:
     task = await held(client, fake)
+    started = time.monotonic()
     handles = [task] * 5 + [client.task(task.id) for _ in range(20)]
     waiters = [asyncio.create_task(handle.wait()) for handle in handles]
     await asyncio.sleep(0.1)
     fake.complete(task.id)
     with anyio.fail_after(5):
         videos = await asyncio.gather(*waiters)
+    elapsed = time.monotonic() - started  # 0.1 s, more on a loaded machine
     assert {video.status for video in videos} == {TaskStatus.COMPLETED}
     arrivals = fake.arrival_times("status")
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    assert len(arrivals) <= 0.1 / 0.005 + 5  # about one call per 5 ms, not 25
-    assert min(gaps) > 0.0025  # never two calls for the same due time
+    # about one call per 5 ms (timers may fire a little early), not 25
+    assert len(arrivals) <= 5 + elapsed / 0.004
+    # never two calls for the same due time: one call, its answer, 5 ms, the next call
+    assert min(gaps) > 0.0025
 
 
 async def test_joining_a_call_in_flight_gets_its_answer_without_a_second_call(
