@@ -86,8 +86,8 @@ source = pathlib.Path(sys.argv[1], "starvideos_async").resolve()
 assert package.resolve() != source, f"imported the source tree, not the wheel: {package}"
 assert (package / "py.typed").is_file(), "py.typed is missing from the wheel"
 plugins = {ep.name: ep.value for ep in metadata.entry_points(group="pytest11")}
-assert plugins.get("starvideos_async") == "starvideos_async._pytest_plugin", plugins
-assert (package / "_pytest_plugin.py").is_file(), "the pytest plugin is missing"
+assert plugins.get("starvideos_async") == "starvideos_async.testing._plugin", plugins
+assert (package / "testing" / "_plugin.py").is_file(), "the pytest plugin is missing"
 assert starvideos_async.__version__ == metadata.version("starvideos-async")
 print(f"starvideos-async {starvideos_async.__version__} installed at {package}: ok")
 """

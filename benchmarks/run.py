@@ -689,7 +689,7 @@ def import_time(args: argparse.Namespace) -> dict[str, Any]:
         ),
         reverse=True,
     )
-    lazy = ("rich", "sqlite3", "aiosqlite", "starvideos_async._cli", "starvideos_async._fake")
+    lazy = ("rich", "sqlite3", "aiosqlite", "starvideos_async._cli", "starvideos_async.testing")
     result = {
         "runs": times,
         "cpu_runs": cpu,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -1044,6 +1046,15 @@ def test_video_bytes_look_like_an_mp4() -> None:
 
 
 # -- the pytest fixture ---------------------------------------------------------------------
+
+
+def test_loading_the_plugin_leaves_the_server_unimported() -> None:
+    # pytest loads the plugin at startup; the fake comes only with a test that uses it.
+    code = (
+        "import sys, starvideos_async.testing._plugin\n"
+        "assert 'starvideos_async.testing._server' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603
 
 
 async def test_fixture_yields_a_started_fast_fake(

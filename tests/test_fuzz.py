@@ -46,7 +46,6 @@ from starvideos_async import (
 )
 from starvideos_async._client import result_path
 from starvideos_async._errors import RequestInfo
-from starvideos_async._fake import _validate
 from starvideos_async._http import (
     DEFAULT_MAX_RESPONSE_BYTES,
     _loads,
@@ -61,6 +60,7 @@ from starvideos_async._serde import (
     request_body,
     structure_video,
 )
+from starvideos_async.testing._tasks import _validate
 
 #: Properties of pure functions.
 PURE = settings(max_examples=100, deadline=None)

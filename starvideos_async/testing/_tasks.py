@@ -4,8 +4,8 @@ A :class:`FakeTask` is one task: a timeline drawn from the seed at creation (its
 is computed from the clock on each query) plus whatever a test set on it by hand. A
 :class:`RecordedRequest` is one request the fake saw; :class:`RequestLog` keeps them, with
 the counters, arrival times and in-flight peaks. :func:`_validate` checks a create body
-as the docs say. No I/O here: the server is ``_fake``, the file host ``_fake_files``,
-fault injection ``_fake_faults``.
+as the docs say. No I/O here: the server is ``_server``, the file host ``_files``,
+fault injection ``_faults``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from multidict import CIMultiDict
 
-from ._fake_faults import Endpoint, Fault
+from ._faults import Endpoint, Fault
 
 if TYPE_CHECKING:
     from aiohttp import web

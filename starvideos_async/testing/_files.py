@@ -5,7 +5,7 @@ would: one ``bytes=`` range (206, or 416 when unsatisfiable), ``If-Range`` again
 ETag, XML errors, and 400 to requests carrying ``Authorization``. A video's bytes are
 deterministic from (seed, task id): an mp4 ``ftyp`` box, an ``mdat`` header with a per-id
 marker, then one random block shared by all videos, rotated per id, so that a thousand
-videos cost one block of memory. Recording and fault injection stay in ``_fake``.
+videos cost one block of memory. Recording and fault injection stay in ``_server``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
-from ._fake_faults import send_then_drop
-from ._fake_models import _digest
+from ._faults import send_then_drop
+from ._tasks import _digest
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from ._fake_models import FakeTask
+    from ._tasks import FakeTask
 
 __all__ = ["VideoFiles"]
 

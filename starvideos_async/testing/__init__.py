@@ -60,7 +60,28 @@ needs no patching.
 
 from __future__ import annotations
 
-from ._fake import FakeStarVideos, FakeTask, RecordedRequest
-from ._fake_faults import Fault, InjectedFault
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from ._faults import Fault, InjectedFault
+    from ._server import FakeStarVideos, FakeTask, RecordedRequest
 
 __all__ = ["FakeStarVideos", "FakeTask", "Fault", "InjectedFault", "RecordedRequest"]
+
+
+# The names are imported on first use: pytest loads this package's plugin (``_plugin``)
+# at startup, and the server (aiohttp.web and all) should come only with a test using it.
+def __getattr__(name: str) -> object:
+    if name in ("Fault", "InjectedFault"):
+        from . import _faults as home
+    elif name in ("FakeStarVideos", "FakeTask", "RecordedRequest"):
+        from . import _server as home  # type: ignore[no-redef]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(home, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -4,12 +4,12 @@ Two TCP sites: the API (``POST /kyyReactApiServer/v1/starvideos/videos``,
 ``GET /kyyReactApiServer/v1/result/{id}``) and, on another port and so another origin,
 the file host that serves finished videos. A task's status is computed from the clock on
 each query (no timer per task), so 100,000 tasks cost little. Everything random derives
-from ``seed``. The public face of this module is :mod:`starvideos_async.testing`.
+from ``seed``. The public face of this package is :mod:`starvideos_async.testing`.
 
 This module is the server and its controls: lifecycle, routing, request handlers,
 recording, the clock, manual control. Tasks, recorded requests and the create-body rules
-are in ``_fake_models``, the file host's answers and video bytes in ``_fake_files``,
-faults in ``_fake_faults``.
+are in ``_tasks``, the file host's answers and video bytes in ``_files``,
+faults in ``_faults``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 from yarl import URL
 
-from ._fake_faults import (
+from ._faults import (
     Endpoint,
     Fault,
     InjectedFault,
@@ -37,8 +37,8 @@ from ._fake_faults import (
     error_json,
     pick_fault,
 )
-from ._fake_files import VideoFiles
-from ._fake_models import (
+from ._files import VideoFiles
+from ._tasks import (
     _MODEL,
     BASE_PATH,
     DurationSampler,

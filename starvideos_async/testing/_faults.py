@@ -4,7 +4,7 @@ A :class:`Fault` describes one misbehaviour (an error status, a broken body, a d
 dropped connection); :meth:`FakeStarVideos.inject <starvideos_async.testing.FakeStarVideos.inject>`
 arms it for some requests and returns an :class:`InjectedFault` handle. This module also
 holds the helpers that turn a fault into bytes on the wire, so the request handlers in
-``_fake`` stay short.
+``_server`` stay short.
 """
 
 from __future__ import annotations
