@@ -335,7 +335,7 @@ async def _run_batch(
 
 async def cmd_batch(args: argparse.Namespace) -> int:
     """Run (or resume) a batch from a .jsonl or .csv file, journaled for crash safety."""
-    from ._inputs import InputError, load_requests
+    from .batch._inputs import InputError, load_requests
 
     try:
         requests = await asyncio.to_thread(load_requests, args.input)

@@ -35,6 +35,7 @@ from starvideos_async.batch import (
     BatchSummary,
     Journal,
     JournalLockedError,
+    _runner,
     request_keys,
     run_batch,
 )
@@ -548,7 +549,7 @@ async def test_a_row_left_sending_by_a_dead_process_is_unknown_on_resume(
     requests = mixed(2)
     key = request_keys(requests)[0]
     async with Journal(journal_path) as journal:  # what a process killed mid-create leaves
-        await journal._add([(key, 0, batch_module._items(requests)[0].body)])
+        await journal._add([(key, 0, _runner._items(requests)[0].body)])
         await journal._set(key, "sending")
 
     results = await collect(run_batch(client, requests, journal=journal_path))
@@ -604,7 +605,7 @@ async def test_a_row_left_sending_by_a_dead_process_is_unknown_on_resume(
 def test_a_failed_create_is_retried_only_when_surely_nothing_was_created(
     error: Any, state: str, status: str
 ) -> None:
-    assert batch_module._classify(error) == (state, status)
+    assert _runner._classify(error) == (state, status)
 
 
 async def test_a_refused_create_is_an_error_and_is_sent_again_next_run(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from starvideos_async._cli_output import JsonReporter, Reporter, RichReporter, make_reporter
-from starvideos_async._inputs import InputError, load_requests, parse_requests
 from starvideos_async.batch import BatchResult
+from starvideos_async.batch._inputs import InputError, load_requests, parse_requests
 
 RESULTS = [
     BatchResult(key="a", status="completed", task_id="video_1", path=Path("/v/video_1.mp4")),

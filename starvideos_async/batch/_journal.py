@@ -39,7 +39,7 @@ from typing import Any, Final, Literal
 import anyio
 import attrs
 
-from ._errors import InvalidRequestError, StarVideosError
+from starvideos_async._errors import InvalidRequestError, StarVideosError
 
 try:
     import aiosqlite

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import InvalidRequestError, StarVideosError
-from ._models import VideoRequest
+from starvideos_async._errors import InvalidRequestError, StarVideosError
+from starvideos_async._models import VideoRequest
 
 __all__ = ["InputError", "load_requests", "parse_requests"]
 
