@@ -72,12 +72,13 @@ class _UvloopLoops:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``@pytest.mark.uvloop_xfail(reason=...)``: a strict xfail when run on uvloop."""
+    """``@pytest.mark.uvloop_xfail(reason=..., strict=True)``: an xfail when run on uvloop."""
     if config.getoption("event_loop") != "uvloop":
         return
     for item in items:
         for mark in item.iter_markers("uvloop_xfail"):
-            item.add_marker(pytest.mark.xfail(reason=mark.kwargs["reason"], strict=True))
+            strict = mark.kwargs.get("strict", True)
+            item.add_marker(pytest.mark.xfail(reason=mark.kwargs["reason"], strict=strict))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -719,7 +719,8 @@ def test_rate_gate_counts_passes_the_caller_has_started_but_not_made(clock: list
 
 @pytest.mark.uvloop_xfail(
     reason="RateGate.ready() spins on uvloop: its timers fire up to 1 ms early and its clock "
-    "counts whole milliseconds, so the rest of each wait is thousands of sleep(~0) turns"
+    "counts whole milliseconds, so the rest of each wait is thousands of sleep(~0) turns",
+    strict=False,  # how many depends on the machine's pace: now and then few enough
 )
 async def test_callers_waiting_for_the_rate_gate_wake_one_pass_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
