@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from starvideos_async._cli_output import JsonReporter, Reporter, RichReporter, make_reporter
+from starvideos_async._cli._output import JsonReporter, Reporter, RichReporter, make_reporter
 from starvideos_async.batch import BatchResult
 from starvideos_async.batch._inputs import InputError, load_requests, parse_requests
 

@@ -1,7 +1,9 @@
-"""How the command line shows progress: rich on a terminal, plain lines otherwise, or JSON.
+"""What the command line prints: a video's state, notes, and a batch's progress.
 
-Every reporter gets the same calls: :meth:`Reporter.start` with the number of
-requests, :meth:`Reporter.result` for each request that reached its end, and
+A video is one line (``ID STATUS [URL] [error=...]``) or one JSON object; notes go to
+stderr. A batch's progress goes through a reporter: rich on a terminal, plain lines
+otherwise, or JSON. Every reporter gets the same calls: :meth:`Reporter.start` with the
+number of requests, :meth:`Reporter.result` for each request that reached its end, and
 :meth:`Reporter.finish`. ``rich`` is imported only when a terminal asks for it.
 """
 
@@ -11,9 +13,44 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-__all__ = ["Reporter", "make_reporter"]
+if TYPE_CHECKING:
+    from starvideos_async._models import Video
+
+__all__ = ["Reporter", "make_reporter", "note", "print_video", "video_record"]
+
+
+def video_record(video: Video) -> dict[str, Any]:
+    """``video`` as the JSON object the commands print."""
+    return {
+        "id": video.id,
+        "status": video.status_value,
+        "created": video.created,
+        "model": video.model,
+        "video_url": video.video_url,
+        "actual_duration": video.actual_duration,
+        "error": video.error,
+        "extra": dict(video.extra),
+    }
+
+
+def print_video(video: Video, *, json_output: bool) -> None:
+    """Print ``video``'s state on stdout: one line, or one JSON object."""
+    if json_output:
+        print(json.dumps(video_record(video)))
+        return
+    line = f"{video.id} {video.status_value}"
+    if video.video_url:
+        line += f" {video.video_url}"
+    if video.error:
+        line += f" error={video.error!r}"
+    print(line)
+
+
+def note(text: str) -> None:
+    """Print ``text`` on stderr, at once (progress and hints, never the result)."""
+    print(text, file=sys.stderr, flush=True)
 
 
 class ResultLike(Protocol):
