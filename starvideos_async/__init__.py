@@ -13,7 +13,8 @@ Everything public is exported here; modules whose names start with ``_`` are pri
 ``starvideos_async.testing`` holds a fake StarVideos service for your tests.
 """
 
-from ._client import AsyncStarVideos, SubmitManyError
+from ._adaptive import AdaptivePollPolicy
+from ._client import AsyncStarVideos
 from ._config import DEFAULT_BASE_URL, Timeout
 from ._errors import (
     APIConnectionError,
@@ -23,6 +24,7 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
+    ConfigurationError,
     InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -32,13 +34,14 @@ from ._errors import (
     ResultExpiredError,
     ServerError,
     StarVideosError,
+    SubmitManyError,
     TaskFailedError,
     TaskTimeoutError,
     WrongEventLoopError,
 )
-from ._limiter import Limiter
+from ._limits import Limiter
 from ._models import ModelSpec, ProgressCallback, TaskStatus, Video, VideoRequest
-from ._poll_policy import AdaptivePollPolicy, FixedPollPolicy, PollPolicy
+from ._poll_policy import FixedPollPolicy, PollPolicy
 from ._polling import StatusCallback, StatusFetcher
 from ._retry import RetryPolicy
 from ._task import AsCompleted, StatusStream, VideoTask
@@ -56,6 +59,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
+    "ConfigurationError",
     "FixedPollPolicy",
     "InvalidRequestError",
     "Limiter",

@@ -7,12 +7,10 @@ import functools
 import logging
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, overload
-from urllib.parse import quote
 
 import aiohttp
 
@@ -20,27 +18,24 @@ from . import _retry
 from ._config import Timeout, resolve_api_key, resolve_base_url
 from ._errors import (
     APIError,
+    ConfigurationError,
     InvalidRequestError,
     StarVideosError,
+    SubmitManyError,
     TaskFailedError,
     TaskTimeoutError,
 )
-from ._http import DEFAULT_MAX_RESPONSE_BYTES, Abandoned, HTTPTransport
-from ._limiter import Limiter, RateGate, default_limiter
+from ._http import CREATE_PATH, DEFAULT_MAX_RESPONSE_BYTES, Abandoned, HTTPTransport, result_path
+from ._limits import Limiter, RateGate, default_limiter
 from ._models import ProgressCallback, Video, VideoRequest
-from ._polling import PollPolicy, Scheduler, StatusCallback, StatusFetcher
+from ._poll_policy import PollPolicy
+from ._polling import Scheduler, StatusCallback, StatusFetcher
 from ._serde import request_body, structure_video
-from ._task import AsCompleted, Outcomes, VideoTask
+from ._task import AsCompleted, Outcomes, TaskContext, VideoTask
 
-__all__ = ["AsyncStarVideos", "SubmitManyError"]
+__all__ = ["AsyncStarVideos"]
 
 logger = logging.getLogger("starvideos_async")
-
-_CREATE_PATH = "/v1/starvideos/videos"
-_RESULT_PATH = "/v1/result/"
-#: Ids made only of characters that ``quote`` leaves alone (ids the service issues).
-_PLAIN_ID = re.compile(r"[A-Za-z0-9_.~-]{1,512}")
-_DOTS = frozenset({".", ".."})
 
 
 def _warn_if_sent(error: BaseException, who: str) -> None:
@@ -49,39 +44,9 @@ def _warn_if_sent(error: BaseException, who: str) -> None:
         logger.warning("%s may have created a task (outcome unknown): %s", who, error)
 
 
-class SubmitManyError(StarVideosError):
-    """Some creates of :meth:`AsyncStarVideos.submit_many` failed; the others did not.
-
-    Nothing is dropped: the created tasks are here, in input order, beside the errors.
-
-    Attributes:
-        results: One entry per request, in input order: a :class:`VideoTask` or the
-            :class:`StarVideosError` its create raised.
-    """
-
-    def __init__(self, results: list[VideoTask | StarVideosError]) -> None:
-        self.results = results
-        failed = sum(isinstance(r, StarVideosError) for r in results)
-        first = next(r for r in results if isinstance(r, StarVideosError))
-        super().__init__(
-            f"{failed} of {len(results)} creates failed (first: {first}); "
-            f"{len(results) - failed} tasks were created, see .tasks"
-        )
-
-    @property
-    def tasks(self) -> list[VideoTask]:
-        """The tasks that were created, in input order."""
-        return [r for r in self.results if isinstance(r, VideoTask)]
-
-    @property
-    def errors(self) -> dict[int, StarVideosError]:
-        """The errors, by the index of their request."""
-        return {i: r for i, r in enumerate(self.results) if isinstance(r, StarVideosError)}
-
-
 def _check_count(name: str, value: object, minimum: int) -> int:
     if type(value) is not int or value < minimum:
-        raise InvalidRequestError(name, value, f"an int >= {minimum}")
+        raise ConfigurationError(name, value, f"an int >= {minimum}")
     return value
 
 
@@ -91,20 +56,6 @@ def _queryable(task_id: str) -> bool:
     except InvalidRequestError:
         return False
     return True
-
-
-def result_path(task_id: str) -> str:
-    """The query path for ``task_id``, escaped; rejects ids that cannot be one."""
-    if isinstance(task_id, str) and _PLAIN_ID.fullmatch(task_id) and task_id not in _DOTS:
-        return _RESULT_PATH + task_id  # the usual id: nothing to escape
-    if not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 512:
-        raise InvalidRequestError("task_id", task_id, "a non-empty task id string")
-    if task_id in _DOTS:  # a path segment of its own: would query another URL
-        raise InvalidRequestError("task_id", task_id, "a task id, not a path segment")
-    try:
-        return _RESULT_PATH + quote(task_id, safe="")
-    except UnicodeEncodeError:
-        raise InvalidRequestError("task_id", task_id, "valid Unicode text") from None
 
 
 class AsyncStarVideos:
@@ -165,7 +116,7 @@ class AsyncStarVideos:
             or not isinstance(max_status_rate, (int, float))
             or not 0 < max_status_rate < math.inf
         ):
-            raise InvalidRequestError(
+            raise ConfigurationError(
                 "max_status_rate", max_status_rate, "a positive number or None"
             )
         self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
@@ -182,12 +133,14 @@ class AsyncStarVideos:
             max_response_bytes=max_response_bytes,
         )
         self._status_gate = RateGate(max_status_rate)
-        self._http_fetcher: StatusFetcher = self.retrieve
-        self._status_fetcher: StatusFetcher = (
-            status_fetcher if status_fetcher is not None else self._http_fetcher
-        )
         self._scheduler = Scheduler(
-            gate=self._status_gate, max_in_flight=max_concurrency, retry=self._http.retry
+            gate=self._status_gate, retry=self._http.retry, max_in_flight=max_concurrency
+        )
+        self._tasks = TaskContext(
+            client=self,
+            scheduler=self._scheduler,
+            status_fetcher=status_fetcher if status_fetcher is not None else self.retrieve,
+            own_fetcher=self.retrieve,
         )
         self._creates: set[asyncio.Future[Any]] = set()  # creates on the wire
         self._orphans: list[VideoTask] = []
@@ -306,7 +259,7 @@ class AsyncStarVideos:
         try:
             video = await self._http.request(
                 "POST",
-                _CREATE_PATH,
+                CREATE_PATH,
                 body=request_body(request),
                 parse=structure_video,
                 max_retries=max_retries,
@@ -322,8 +275,8 @@ class AsyncStarVideos:
                 exc.task_id,
                 exc.message,
             )
-            return VideoTask(self, exc.task_id, request=request)
-        return VideoTask(self, video.id, latest=video, request=request)
+            return VideoTask(self._tasks, exc.task_id, request=request)
+        return VideoTask(self._tasks, video.id, latest=video, request=request)
 
     def _create_over(self, over: asyncio.Future[None], call: asyncio.Task[VideoTask]) -> None:
         self._creates.discard(call)
@@ -383,7 +336,7 @@ class AsyncStarVideos:
         for index, item in enumerate(batch):
             if not isinstance(item, VideoRequest):
                 raise TypeError(f"requests[{index}] is {type(item).__name__}, not VideoRequest")
-        self._http.session()  # a closed client fails here, not once per request
+        self._http.api_session()  # a closed client fails here, not once per request
         results: list[VideoTask | StarVideosError | None] = [None] * len(batch)
         pending = iter(enumerate(batch))
         stopped: list[bool] = []  # [True] once the caller stopped waiting: no new
@@ -454,7 +407,7 @@ class AsyncStarVideos:
     def task(self, task_id: str) -> VideoTask:
         """A handle on an existing task by id (e.g. saved earlier); no network call."""
         result_path(task_id)
-        return VideoTask(self, task_id)
+        return VideoTask(self._tasks, task_id)
 
     async def retrieve(self, task_id: str, *, max_retries: int | None = None) -> Video:
         """One ``GET /v1/result/{id}``: the task as the service sees it now.
@@ -470,11 +423,6 @@ class AsyncStarVideos:
             max_retries=max_retries,
             gate=self._status_gate,
         )
-
-    def _fetcher(self, override: StatusFetcher | None) -> tuple[StatusFetcher, bool]:
-        """The status fetcher to use, and whether it passes the rate gate itself."""
-        fetcher = override if override is not None else self._status_fetcher
-        return fetcher, fetcher == self._http_fetcher
 
     # -- downloading ---------------------------------------------------------------
 
@@ -509,13 +457,51 @@ class AsyncStarVideos:
         """
         from . import _download  # late: most programs never download
 
+        video = await self._completed_video(video_or_task)
+
+        async def requery() -> Video:  # for a fresh URL: the task as it is when finished
+            fresh = await self.retrieve(video.id)
+            if not fresh.is_terminal:
+                logger.debug("download %s: the task is %s again", video.id, fresh.status)
+                fresh = await self.task(video.id).wait()
+            return fresh
+
         return await _download.download(
-            self,
-            video_or_task,
+            self._http,
+            video,
             dest,
+            requery=requery,
             overwrite=overwrite,
             on_progress=on_progress,
             timeout=timeout,
+        )
+
+    async def _completed_video(self, video_or_task: Video | VideoTask | str) -> Video:
+        """The completed :class:`Video` to download (queried once when not known)."""
+        video: Video
+        if isinstance(video_or_task, Video):
+            video = video_or_task
+        elif isinstance(video_or_task, VideoTask):
+            latest = video_or_task.latest
+            if latest is None or not latest.is_completed:
+                latest = video_or_task.latest = await self.retrieve(video_or_task.id)
+            video = latest
+        elif isinstance(video_or_task, str):
+            video = await self.retrieve(video_or_task)
+        else:
+            raise TypeError(
+                "video_or_task must be a Video, a VideoTask or a task id, "
+                f"not {type(video_or_task).__name__}"
+            )
+        if video.is_completed:
+            return video
+        if video.is_terminal:
+            raise TaskFailedError(video)
+        raise InvalidRequestError(
+            "video_or_task",
+            video.id,
+            f"a completed task is required, this one is {video.status_value} "
+            "(wait() for it first)",
         )
 
     # -- waiting -------------------------------------------------------------------

@@ -14,7 +14,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import InvalidRequestError, StarVideosError
+from ._errors import ConfigurationError
 
 __all__ = ["DEFAULT_BASE_URL", "Timeout", "resolve_api_key", "resolve_base_url"]
 
@@ -28,7 +28,7 @@ def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: object)
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidRequestError(
+        raise ConfigurationError(
             f"timeout.{attribute.name}", value, "a positive number of seconds or None"
         )
 
@@ -65,12 +65,12 @@ def resolve_api_key(api_key: str | None) -> str:
     """The explicit key, else ``$STARVIDEOS_API_KEY``; a clear error when neither exists."""
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
     if key is None or not key.strip():
-        raise StarVideosError(
-            f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
+        raise ConfigurationError(
+            "api_key", None, f"pass api_key=... or set the {API_KEY_ENV} environment variable"
         )
     if any(ch.isspace() or ord(ch) < 32 for ch in key):
         # Never echo the key itself, not even a bad one.
-        raise StarVideosError("the API key contains whitespace or control characters")
+        raise ConfigurationError("api_key", "<hidden>", "no whitespace or control characters")
     return key
 
 
@@ -93,11 +93,11 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False)
     try:
         url = URL(raw)
     except (ValueError, TypeError):
-        raise InvalidRequestError("base_url", raw, "an absolute http(s) URL") from None
+        raise ConfigurationError("base_url", raw, "an absolute http(s) URL") from None
     if url.scheme not in ("http", "https") or not url.host or url.query_string or url.fragment:
-        raise InvalidRequestError("base_url", raw, "an absolute http(s) URL without query")
+        raise ConfigurationError("base_url", raw, "an absolute http(s) URL without query")
     if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
-        raise InvalidRequestError(
+        raise ConfigurationError(
             "base_url",
             raw,
             "plain http would send the API key in clear text; use https, "

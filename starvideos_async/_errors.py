@@ -2,10 +2,14 @@
 
 Every exception the SDK raises on purpose derives from :class:`StarVideosError`;
 foreign exceptions (aiohttp, asyncio timeouts, cattrs) are translated in exactly one
-place, :mod:`starvideos_async._http`, and chained with ``raise ... from``::
+place, :mod:`starvideos_async._http`, and chained with ``raise ... from``. An HTTP
+error status becomes an exception in exactly one place too, :func:`error_from_response`,
+for the API and the file host alike::
 
     StarVideosError
     ├── InvalidRequestError (also a ValueError)   bad input, caught before any request
+    ├── ConfigurationError (also a ValueError)    a bad client setting (or no API key)
+    ├── SubmitManyError                           some creates of submit_many() failed
     ├── ClientClosedError (also a RuntimeError)   the client was closed (also mid-wait)
     ├── WrongEventLoopError (also a RuntimeError) used from another event loop than its own
     ├── APIError                                  something went wrong talking to the API
@@ -21,7 +25,9 @@ place, :mod:`starvideos_async._http`, and chained with ``raise ... from``::
     │   └── MalformedResponseError                2xx that is not the documented JSON
     ├── TaskFailedError                           the task ended ``failed`` (or ``cancelled``)
     ├── TaskTimeoutError (also a TimeoutError)    ``wait()`` gave up; the task still runs
-    └── ResultExpiredError                        the result URL is gone and no fresh one exists
+    ├── ResultExpiredError                        the result URL is gone and no fresh one exists
+    ├── InputError (also a ValueError)            a row of a batch input file is unusable
+    └── JournalLockedError (also a RuntimeError)  another process runs a batch on this journal
 
 Every :class:`APIError` says which request failed (method, path and task id, when
 there is one) in its message and in :attr:`APIError.request`. None of them ever
@@ -30,13 +36,16 @@ contains the API key.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
 if TYPE_CHECKING:
     from ._models import Video
+    from ._task import VideoTask
 
 __all__ = [
     "APIConnectionError",
@@ -46,7 +55,10 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
+    "ConfigurationError",
+    "InputError",
     "InvalidRequestError",
+    "JournalLockedError",
     "MalformedResponseError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -55,9 +67,13 @@ __all__ = [
     "ResultExpiredError",
     "ServerError",
     "StarVideosError",
+    "SubmitManyError",
     "TaskFailedError",
     "TaskTimeoutError",
     "WrongEventLoopError",
+    "error_from_response",
+    "error_message",
+    "text_excerpt",
 ]
 
 
@@ -95,10 +111,57 @@ class InvalidRequestError(StarVideosError, ValueError):
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field = field
         self.value = value
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"invalid {field}: {shown}; {allowed}")
+        super().__init__(f"invalid {field}: {_shown(value)}; {allowed}")
+
+
+class ConfigurationError(StarVideosError, ValueError):
+    """A client setting breaks a rule (or there is no API key); raised at construction.
+
+    Attributes:
+        field: The name of the offending setting (``"max_concurrency"`` ...).
+        value: The rejected value.
+    """
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"invalid {field}: {_shown(value)}; {allowed}")
+
+
+def _shown(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+class SubmitManyError(StarVideosError):
+    """Some creates of :meth:`~starvideos_async.AsyncStarVideos.submit_many` failed.
+
+    Nothing is dropped: the created tasks are here, in input order, beside the errors.
+
+    Attributes:
+        results: One entry per request, in input order: a
+            :class:`~starvideos_async.VideoTask` or the :class:`StarVideosError` its
+            create raised.
+    """
+
+    def __init__(self, results: list[VideoTask | StarVideosError]) -> None:
+        self.results = results
+        failed = sum(isinstance(r, StarVideosError) for r in results)
+        first = next(r for r in results if isinstance(r, StarVideosError))
+        super().__init__(
+            f"{failed} of {len(results)} creates failed (first: {first}); "
+            f"{len(results) - failed} tasks were created, see .tasks"
+        )
+
+    @property
+    def tasks(self) -> list[VideoTask]:
+        """The tasks that were created, in input order."""
+        return [r for r in self.results if not isinstance(r, StarVideosError)]
+
+    @property
+    def errors(self) -> dict[int, StarVideosError]:
+        """The errors, by the index of their request."""
+        return {i: r for i, r in enumerate(self.results) if isinstance(r, StarVideosError)}
 
 
 class ClientClosedError(StarVideosError, RuntimeError):
@@ -294,3 +357,111 @@ class ResultExpiredError(StarVideosError):
             f"the video of task {task_id} is no longer available "
             f"(file host answered {status_code}); result URLs expire after about 24 hours"
         )
+
+
+class InputError(StarVideosError, ValueError):
+    """A row of a batch input file is unusable.
+
+    Attributes:
+        line: The 1-based line number in the file.
+    """
+
+    def __init__(self, source: str, line: int, reason: str) -> None:
+        self.line = line
+        super().__init__(f"{source}:{line}: {reason}")
+
+
+class JournalLockedError(StarVideosError, RuntimeError):
+    """Another process has this journal open (a batch is already running on it)."""
+
+
+# -- an HTTP error status, as an exception ---------------------------------------------------
+
+#: The exception class of each HTTP error status the API documents; 5xx is ServerError.
+_STATUS_ERRORS: Final[Mapping[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+#: How much of an error body is kept (and shown).
+BODY_KEPT: Final = 4096
+
+
+def error_from_response(
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    request: RequestInfo,
+    *,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """THE status -> exception table, for API answers and file host answers alike.
+
+    Args:
+        status: The HTTP status (300 or more).
+        raw: The start of the body (up to :data:`BODY_KEPT` bytes are used).
+        headers: The response headers.
+        request: Which request it answered.
+        retry_after: The server's wait hint, seconds (kept on :class:`RateLimitError`).
+    """
+    text = raw[:BODY_KEPT].decode("utf-8", "replace")
+    body: object = text
+    message = text_excerpt(text)
+    if raw.strip():
+        try:
+            body = json.loads(raw[:BODY_KEPT])
+        except (ValueError, RecursionError):  # not JSON (or nested too deeply)
+            pass
+        else:
+            message = error_message(body) or message
+    message = f"HTTP {status}: {message or 'no error details in the response'}"
+    if 300 <= status < 400:
+        message += " (redirects are not followed, so the API key never leaves the API origin)"
+    cls = _STATUS_ERRORS.get(status, ServerError if status >= 500 else APIStatusError)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message, request=request, body=body, headers=headers, retry_after=retry_after
+        )
+    return cls(message, request=request, status_code=status, body=body, headers=headers)
+
+
+def error_message(body: object) -> str | None:
+    """Pull a human message out of any of the error shapes the service may use.
+
+    Handles ``{"error": {"message": ..., "code": ...}}``, ``{"error": "..."}``,
+    ``{"message": ...}``, ``{"code": ..., "msg": ...}`` and ``{"detail": ...}``.
+    Returns ``None`` when ``body`` holds no error.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    err = body.get("error")
+    if isinstance(err, Mapping):
+        message = err.get("message") or err.get("msg") or err.get("type")
+        code = err.get("code")
+        text = str(message) if message else json.dumps(err)[:200]
+        return f"{text} (code {code})" if code not in (None, "") else text
+    if isinstance(err, str) and err:
+        return err
+    for key in ("message", "msg", "detail", "error_description"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            code = body.get("code")
+            return f"{value} (code {code})" if code not in (None, "", 0, 200) else value
+    return None
+
+
+_TAG: Final = re.compile(r"<[^>]+>")
+_SPACE: Final = re.compile(r"\s+")
+_TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def text_excerpt(text: str, limit: int = 200) -> str:
+    """A short one-line excerpt of a non-JSON body (an HTML page's title, tags dropped)."""
+    title = _TITLE.search(text)
+    if title and title.group(1).strip():
+        text = title.group(1)
+    flat = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -13,38 +13,59 @@ wrong types): one glitch must not end a wait. Waits grow exponentially with full
 jitter, capped; a ``Retry-After`` (or ``retry-after-ms``) from the service replaces the
 computed wait, capped at :attr:`RetryPolicy.max_retry_after`.
 
-Stamina was considered; the policy above needs per-method rules, full jitter, the
-server's hint and a shared pause for rate limits, which left little for it to do.
+Every caller retries through :func:`retrying`: API requests, status calls of custom
+fetchers, and downloads. Stamina (``retry_context``) was considered: it would leave us
+the rules above (per method, the server's hint, the shared pause on 429, a download's
+count of consecutive failures that resets when data arrives) to write in hooks anyway,
+and its instrumentation and test mode are process-wide (by default it logs every
+scheduled retry at WARNING through the user's logging), which a library should not
+impose on the application that imports it.
+
+For tests, :func:`instant_retries` turns the waiting off and records the waits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import logging
 import math
 import random
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, Final, TypeVar
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from ._errors import (
     APIConnectionError,
     APIStatusError,
-    InvalidRequestError,
+    ConfigurationError,
     MalformedResponseError,
     RateLimitError,
+    StarVideosError,
 )
 
-__all__ = ["RetryPolicy", "parse_retry_after", "server_hint", "should_retry", "sleep"]
+__all__ = [
+    "RetryPolicy",
+    "instant_retries",
+    "parse_retry_after",
+    "retrying",
+    "server_hint",
+    "should_retry",
+]
+
+logger: Final = logging.getLogger("starvideos_async")
+T = TypeVar("T")
 
 _RETRY_STATUS = frozenset({408, 429})
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise InvalidRequestError(attribute.name, value, "a non-negative number")
+        raise ConfigurationError(attribute.name, value, "a non-negative number")
 
 
 @attrs.frozen
@@ -131,6 +152,92 @@ def should_retry(error: Exception, *, method: str) -> bool:
     return False
 
 
-async def sleep(seconds: float) -> None:
-    """The one place where retries wait; tests replace it to skip the waiting."""
-    await anyio.sleep(seconds)
+async def retrying(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    method: str,
+    what: str,
+    retries: int | None = None,
+    on_rate_limit: Callable[[float], None] | None = None,
+    progress: Callable[[], int] | None = None,
+    max_attempts: int | None = None,
+    foreign_errors: bool = False,
+) -> T:
+    """Call ``attempt()`` until it returns, retrying what :func:`should_retry` allows.
+
+    THE retry loop of the SDK.
+
+    Args:
+        attempt: One try; its SDK errors are retried by the rules above.
+        policy: The waits and the number of retries.
+        method: ``"GET"`` or ``"POST"``: which rules apply.
+        what: Names the request in log records.
+        retries: Overrides ``policy.max_retries``.
+        on_rate_limit: Called with the wait after a 429 (to pause other calls too).
+        progress: Returns a count that grows when an attempt made progress (bytes
+            received): the failures are then counted afresh, from 1.
+        max_attempts: Attempts at the most, whatever the progress.
+        foreign_errors: Retry any other ``Exception`` too (a custom status fetcher's
+            own trouble, a database or a cache, is taken for transient).
+    """
+    allowed = policy.max_retries if retries is None else retries
+    failures = attempts = 0
+    while True:
+        before = progress() if progress is not None else 0
+        attempts += 1
+        try:
+            return await attempt()
+        except Exception as exc:
+            made_progress = progress is not None and progress() > before
+            failures = 1 if made_progress else failures + 1
+            retryable = (
+                should_retry(exc, method=method)
+                if isinstance(exc, StarVideosError)
+                else foreign_errors
+            )
+            if (
+                not retryable
+                or failures > allowed
+                or (max_attempts is not None and attempts >= max_attempts)
+            ):
+                raise
+            delay = policy.backoff(failures, server_hint(exc))
+            if on_rate_limit is not None and isinstance(exc, RateLimitError) and _instant is None:
+                on_rate_limit(delay)  # (a pause is a wait too: none while instant)
+            logger.debug(
+                "%s failed (%s), retry %d/%d in %.2fs",
+                what,
+                type(exc).__name__,
+                failures,
+                allowed,
+                delay,
+            )
+            await _wait(delay)
+
+
+#: While :func:`instant_retries` is on: the waits retries would have made.
+_instant: list[float] | None = None
+
+
+async def _wait(seconds: float) -> None:
+    if _instant is not None:
+        _instant.append(seconds)
+        await anyio.lowlevel.checkpoint()
+    else:
+        await anyio.sleep(seconds)
+
+
+@contextlib.contextmanager
+def instant_retries() -> Iterator[list[float]]:
+    """Retry without waiting, for tests; yields the list of waits that were skipped.
+
+    A 429 does not pause the other status calls either. Process-wide while the
+    ``with`` block runs (every client, every task).
+    """
+    global _instant
+    previous, _instant = _instant, []
+    try:
+        yield _instant
+    finally:
+        _instant = previous

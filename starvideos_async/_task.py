@@ -1,9 +1,11 @@
 """Task handles and the ways to wait on them: ``wait()``, ``watch()``, many at once.
 
 Every wait here is a subscription to the client's one :class:`~._polling.Scheduler`;
-nothing in this module sleeps or polls on its own. Waiting on many tasks
-(:class:`Outcomes`, behind ``as_completed()`` and ``wait_all()``) costs one small
-subscription per task and one shared wake-up, not one coroutine per task.
+nothing in this module sleeps or polls on its own. A handle knows its client only
+through a :class:`TaskContext` (the scheduler, the status fetchers, the client to hand
+back). Waiting on many tasks (:class:`Outcomes`, behind ``as_completed()`` and
+``wait_all()``) costs one small subscription per task and one shared wake-up, not one
+coroutine per task, and subscribes in slices so that the event loop never stalls.
 
 An iterator that is dropped without being closed (``break`` out of ``async for``)
 stops its polling from its finaliser, on the next turn of the event loop.
@@ -19,22 +21,86 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import anyio
+import anyio.lowlevel
+import attrs
 
 from ._errors import InvalidRequestError, TaskFailedError, TaskTimeoutError
-from ._models import TaskStatus, Video, VideoRequest
-from ._polling import PollPolicy, Sink, StatusCallback, StatusFetcher, Subscription, Update
+from ._models import ProgressCallback, TaskStatus, Video, VideoRequest
+from ._poll_policy import PollPolicy
+from ._polling import Scheduler, Sink, StatusCallback, StatusFetcher, Subscription, Update
 
 if TYPE_CHECKING:
     import os
     from pathlib import Path
 
     from ._client import AsyncStarVideos
-    from ._download import ProgressCallback
 
-__all__ = ["AsCompleted", "Outcomes", "StatusStream", "VideoTask"]
+__all__ = ["AsCompleted", "Outcomes", "StatusStream", "TaskContext", "VideoTask"]
+
+#: Subscriptions made in one step of the event loop when waiting on many tasks.
+_SUBSCRIBE_SLICE = 500
+
+
+class _Client(Protocol):
+    """What a handle uses of its client (the public API, nothing else)."""
+
+    poll_policy: PollPolicy
+
+    async def download(
+        self,
+        video_or_task: Video | VideoTask | str,
+        dest: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> Path: ...
+
+
+@attrs.frozen(eq=False)
+class TaskContext:
+    """What task handles need of the client that made them.
+
+    Attributes:
+        client: The client, handed back by :attr:`VideoTask.client`.
+        scheduler: Where waits subscribe.
+        status_fetcher: The client's status fetcher (its own ``retrieve``, or the one
+            given to it).
+        own_fetcher: The client's ``retrieve``: it passes the rate gate and retries by
+            itself; any other fetcher is gated and retried by the scheduler.
+    """
+
+    client: _Client
+    scheduler: Scheduler
+    status_fetcher: StatusFetcher
+    own_fetcher: StatusFetcher
+
+    def subscribe(
+        self,
+        task: VideoTask,
+        policy: PollPolicy | None,
+        fetcher: StatusFetcher | None,
+        sink: Sink,
+        tag: object = None,
+    ) -> Subscription:
+        """Start waiting on ``task`` through the scheduler."""
+        fetcher = fetcher if fetcher is not None else self.status_fetcher
+        return self.scheduler.subscribe(
+            task.id,
+            fetcher=fetcher,
+            gated=fetcher == self.own_fetcher,
+            policy=policy or self.client.poll_policy,
+            origin=task._origin(),
+            duration=task.request.duration if task.request is not None else None,
+            sink=sink,
+            poll_now=task.latest is None,
+            running_since=task._running_seen,
+            tag=tag,
+        )
+
 
 #: A queued update: a snapshot, or an error with the traceback it was raised with.
 _Item = tuple[Update, TracebackType | None]
@@ -78,6 +144,8 @@ async def _notify(on_status: StatusCallback, video: Video) -> None:
 class VideoTask:
     """A handle on one task on the service. Cheap; holds no resources.
 
+    Made by the client (``submit()``, ``task(id)``...), not directly.
+
     Attributes:
         id: The task id (save it: it is the only handle on a paid job).
         latest: The newest :class:`Video` seen for this task, or ``None``.
@@ -85,17 +153,17 @@ class VideoTask:
         submitted_at: Wall-clock time this process created the task, or ``None``.
     """
 
-    __slots__ = ("_client", "_running_seen", "id", "latest", "request", "submitted_at")
+    __slots__ = ("_context", "_running_seen", "id", "latest", "request", "submitted_at")
 
     def __init__(
         self,
-        client: AsyncStarVideos,
+        context: TaskContext,
         task_id: str,
         *,
         latest: Video | None = None,
         request: VideoRequest | None = None,
     ) -> None:
-        self._client = client
+        self._context = context
         self.id = task_id
         self.latest = latest
         self.request = request
@@ -117,7 +185,7 @@ class VideoTask:
     @property
     def client(self) -> AsyncStarVideos:
         """The client this handle belongs to."""
-        return self._client
+        return self._context.client  # type: ignore[return-value]
 
     def _seen(self, video: Video) -> None:
         self.latest = video
@@ -131,50 +199,30 @@ class VideoTask:
             return float(self.latest.created)
         return None
 
-    def _subscribe(
-        self,
-        policy: PollPolicy | None,
-        fetcher: StatusFetcher | None,
-        sink: Sink,
-        tag: object = None,
-    ) -> Subscription:
-        client = self._client
-        status_fetcher, gated = client._fetcher(fetcher)
-        return client._scheduler.subscribe(
-            self.id,
-            fetcher=status_fetcher,
-            gated=gated,
-            policy=policy or client.poll_policy,
-            origin=self._origin(),
-            duration=self.request.duration if self.request is not None else None,
-            sink=sink,
-            poll_now=self.latest is None,
-            running_since=self._running_seen,
-            tag=tag,
-        )
-
     async def download(
         self,
         dest: str | os.PathLike[str],
         *,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
     ) -> Path:
         """Download this task's video to ``dest`` (see :meth:`AsyncStarVideos.download`).
 
         Uses :attr:`latest` when it is completed, else queries the task once first.
         """
-        return await self._client.download(
-            self, dest, overwrite=overwrite, on_progress=on_progress
+        return await self._context.client.download(
+            self, dest, overwrite=overwrite, on_progress=on_progress, timeout=timeout
         )
 
     async def refresh(self, *, status_fetcher: StatusFetcher | None = None) -> Video:
         """One status fetch now; updates and returns :attr:`latest`.
 
         It does not go through the scheduler: no coalescing and, for a custom fetcher,
-        no retries (the HTTP fetcher retries by itself and keeps ``max_status_rate``).
+        no retries (the client's own fetcher retries by itself and keeps
+        ``max_status_rate``).
         """
-        fetcher, _ = self._client._fetcher(status_fetcher)
+        fetcher = status_fetcher or self._context.status_fetcher
         video = await fetcher(self.id)
         self._seen(video)
         return video
@@ -357,7 +405,9 @@ class StatusStream(_ClosesOnExit):
                 stream._push(update)
 
         self._loop = asyncio.get_running_loop()
-        self._subscription = self._task._subscribe(self._policy, self._fetcher, sink)
+        self._subscription = self._task._context.subscribe(
+            self._task, self._policy, self._fetcher, sink
+        )
 
     def _push(self, update: Update) -> None:
         if isinstance(update, Video):
@@ -437,7 +487,7 @@ class Outcomes:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _start(self) -> None:
+    async def _start(self) -> None:
         ref = weakref.ref(self)
 
         def sink(subscription: Subscription, update: Update) -> None:
@@ -449,12 +499,19 @@ class Outcomes:
         subscriptions = self._subscriptions
         try:
             for index, task in enumerate(self._tasks):
+                if index and not index % _SUBSCRIBE_SLICE:
+                    await anyio.lowlevel.checkpoint()  # let the loop breathe
+                    if self._remaining == 0:
+                        return  # closed meanwhile
                 latest = task.latest
                 if latest is not None and latest.is_terminal:
                     subscriptions.append(None)
                     self._ready.append((index, (latest, None)))
                 else:
-                    subscriptions.append(task._subscribe(self._policy, self._fetcher, sink, index))
+                    subscription = task._context.subscribe(
+                        task, self._policy, self._fetcher, sink, index
+                    )
+                    subscriptions.append(subscription)
         except BaseException:
             self.close()
             raise
@@ -478,7 +535,7 @@ class Outcomes:
     async def __anext__(self) -> tuple[int, Video | BaseException]:
         if not self._started:
             self._started = True
-            self._start()
+            await self._start()
         while self._remaining:
             if self._ready:
                 index, (outcome, traceback) = self._ready.popleft()

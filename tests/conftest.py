@@ -21,8 +21,8 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from starvideos_async import AsyncStarVideos, PollPolicy, _retry
-from starvideos_async.testing import FakeStarVideos
+from starvideos_async import AsyncStarVideos, PollPolicy
+from starvideos_async.testing import FakeStarVideos, instant_retries
 
 #: The key every test client uses; long and unusual, so a leak is unmistakable.
 API_KEY = "sk-test-Zq8vR2mW7xKp4TnL9cYb"
@@ -183,15 +183,10 @@ async def asyncio_stays_quiet(caplog: pytest.LogCaptureFixture) -> AsyncIterator
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retry waits, recorded instead of slept (``starvideos_async._retry.sleep`` patched)."""
-    delays: list[float] = []
-
-    async def record(seconds: float) -> None:
-        delays.append(seconds)
-
-    monkeypatch.setattr(_retry, "sleep", record)
-    return delays
+def sleeps() -> Iterator[list[float]]:
+    """Retry waits, recorded instead of slept (``testing.instant_retries``)."""
+    with instant_retries() as waits:
+        yield waits
 
 
 @pytest.fixture

@@ -181,12 +181,8 @@ async def test_a_custom_fetcher_error_surfaces_as_itself_after_the_retries(
 
 
 async def test_a_huge_gateway_error_page_stays_a_retryable_server_error(
-    fake: FakeStarVideos, monkeypatch: pytest.MonkeyPatch
+    fake: FakeStarVideos, sleeps: list[float]
 ) -> None:
-    async def no_wait(seconds: float) -> None:
-        return None
-
-    monkeypatch.setattr("starvideos_async._retry.sleep", no_wait)
     page = b"<html><title>502 Bad Gateway</title>" + b"x" * 2_000_000 + b"</html>"
     fake.inject(Fault.status(502, body=page, content_type="text/html"), "status", times=5)
     async with fake.client(max_response_bytes=1024 * 1024, max_retries=1) as client:

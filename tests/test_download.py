@@ -23,9 +23,8 @@ from starvideos_async import (
     TaskFailedError,
     Video,
     VideoTask,
-    _download,
 )
-from starvideos_async._download import remove_partial_files, safe_filename
+from starvideos_async._files import remove_partial_files, safe_filename
 from starvideos_async.testing import FakeStarVideos, Fault
 
 SIZE = 256 * 1024  # the fake's default video_size
@@ -600,7 +599,6 @@ async def test_completed_without_url_on_service_raises_result_expired(fake, clie
 async def test_cancelled_download_leaves_no_temporary_file(
     fake, client, folder, start_host, monkeypatch, how
 ):
-    monkeypatch.setattr(_download, "_WRITE_BUFFER", 1)  # partial data reaches the disk
     video = await finished(fake, client)
     host = await start_host(Host(fake.video_bytes(video.id), stall_after(100_000)))
     stalled = attrs.evolve(video, video_url=host.url())

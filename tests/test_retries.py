@@ -1,8 +1,8 @@
 """Retries: what is retried, how often, how long it waits; and that a create is never
 sent twice when the service may already have created the task.
 
-Waits are recorded, not slept: the ``sleeps`` fixture replaces
-``starvideos_async._retry.sleep``.
+Waits are recorded, not slept: the ``sleeps`` fixture turns on
+``starvideos_async.testing.instant_retries``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import logging
 import math
+import random
 from collections.abc import Callable
 
 import aiohttp
@@ -27,17 +29,17 @@ from starvideos_async import (
     AsyncStarVideos,
     AuthenticationError,
     BadRequestError,
-    InvalidRequestError,
+    ConfigurationError,
     MalformedResponseError,
     NotFoundError,
     PermissionDeniedError,
+    PollPolicy,
     RateLimitError,
     RequestInfo,
     RetryPolicy,
     ServerError,
     StarVideosError,
     Timeout,
-    _retry,
 )
 from starvideos_async._retry import parse_retry_after, should_retry
 from starvideos_async.testing import FakeStarVideos, Fault
@@ -204,7 +206,7 @@ async def test_client_max_retries_zero_means_one_attempt(
 async def test_backoff_grows_exponentially_and_is_capped(
     fake: FakeStarVideos, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_retry.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)  # no jitter
     task_id = fake.create_task().id
     fake.inject(Fault.status(503), endpoint="status", times=None)
     policy = RetryPolicy(max_retries=5, initial_backoff=0.5, max_backoff=3.0)
@@ -242,7 +244,7 @@ def test_backoff_policy_table() -> None:
 @pytest.mark.parametrize("field", ["max_retries", "initial_backoff", "max_backoff"])
 @pytest.mark.parametrize("value", [-1, True, "2", math.nan])
 def test_retry_policy_refuses_bad_numbers(field: str, value: object) -> None:
-    with pytest.raises(InvalidRequestError) as info:
+    with pytest.raises(ConfigurationError) as info:
         RetryPolicy(**{field: value})  # type: ignore[arg-type]
     assert info.value.field == field
 
@@ -404,25 +406,21 @@ async def test_create_gives_up_after_429s(fake: FakeStarVideos, sleeps: list[flo
 
 
 async def test_create_is_retried_when_the_connection_was_refused(
-    closed_port: int, api_key: str, monkeypatch: pytest.MonkeyPatch
+    closed_port: int, api_key: str
 ) -> None:
-    """Refused, then the service comes up during the wait: one task, created once."""
+    """Refused, then the service comes up while the create retries: created once."""
     fake = FakeStarVideos(api_key=api_key, port=closed_port, time_scale=0.001)
-    waits: list[float] = []
-
-    async def start_the_service_while_waiting(seconds: float) -> None:
-        waits.append(seconds)
-        if len(waits) == 1:
-            await fake.start()
-
-    monkeypatch.setattr(_retry, "sleep", start_the_service_while_waiting)
     base_url = f"http://127.0.0.1:{closed_port}/kyyReactApiServer"
+    patient = RetryPolicy(max_retries=500, initial_backoff=0.02, max_backoff=0.02)
     try:
-        async with AsyncStarVideos(api_key, base_url=base_url, max_retries=2) as client:
-            task = await client.submit("a fox")
+        async with AsyncStarVideos(api_key, base_url=base_url, retry_policy=patient) as client:
+            create = asyncio.ensure_future(client.submit("a fox"))
+            await asyncio.sleep(0.05)  # refused meanwhile: nothing listens yet
+            assert not create.done()
+            await fake.start()
+            task = await create
     finally:
         await fake.close()
-    assert len(waits) == 1
     assert fake.counters["create"] == 1
     assert list(fake.tasks) == [task.id]
 
@@ -516,21 +514,38 @@ def test_parse_retry_after_uses_the_clock_by_default() -> None:
 
 
 async def test_a_429_on_a_status_call_pauses_every_status_call_of_the_client(
-    fake: FakeStarVideos, sleeps: list[float]
+    fake: FakeStarVideos, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A 429 for one task holds every status call of the client as long: ``retrieve()``,
+    ``refresh()`` and the polls of ``wait()``, for other tasks too."""
+    caplog.set_level(logging.DEBUG, logger="starvideos_async")
+    limited = fake.create_task().id
+    others = [fake.create_task().id for _ in range(3)]
+    fake.inject(Fault.rate_limit("0.3"), endpoint="status", task_id=limited)
+    async with fake.client(poll_policy=PollPolicy.fixed(0.01)) as client:
+        first = asyncio.ensure_future(client.retrieve(limited))
+        # The retry is logged once the 429 was handled (and the pause set)
+        while not any("RateLimitError" in r.getMessage() for r in caplog.records):
+            await asyncio.sleep(0.001)
+        await asyncio.gather(
+            client.retrieve(others[0]),
+            client.task(others[1]).refresh(),
+            client.task(others[2]).wait(timeout=5),
+        )
+        await first
+    statuses = [r for r in fake.requests if r.endpoint == "status"]
+    rate_limited = statuses[0]
+    assert (rate_limited.task_id, rate_limited.status) == (limited, 429)
+    assert {r.task_id for r in statuses[1:]} == {limited, *others}
+    # (uvloop's timers may fire a millisecond early: room of 50 ms)
+    assert all(r.started - rate_limited.started >= 0.25 for r in statuses[1:])
+
+
+async def test_without_the_testing_switch_retries_really_wait(fake: FakeStarVideos) -> None:
     task_id = fake.create_task().id
-    fake.inject(Fault.rate_limit("0.05"), endpoint="status")
+    fake.inject(Fault.rate_limit("0.2"), endpoint="status")
     async with fake.client() as client:
-        gate = client._status_gate
-        before = anyio.current_time()
-        await client.task(task_id).refresh()  # the status fetcher that wait() uses
-        assert gate.paused_until >= before + 0.05
-    assert sleeps == [0.05]
-    assert fake.counters["status"] == 2
-
-
-async def test_the_real_sleep_waits() -> None:
-    started = anyio.current_time()
-    await _retry.sleep(0.05)
-    # uvloop's timers fire up to a millisecond early by the loop's clock: room of 10 ms
-    assert anyio.current_time() - started >= 0.04
+        started = anyio.current_time()
+        await client.retrieve(task_id)
+    # uvloop's timers fire up to a millisecond early by the loop's clock: room of 50 ms
+    assert anyio.current_time() - started >= 0.15

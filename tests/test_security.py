@@ -5,7 +5,7 @@ but the base URL's origin, and never over plain http to another machine by accid
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import pytest
 from aioresponses import aioresponses
@@ -15,11 +15,10 @@ from starvideos_async import (
     APIStatusError,
     AsyncStarVideos,
     AuthenticationError,
-    InvalidRequestError,
+    ConfigurationError,
     NotFoundError,
     PollPolicy,
     RequestInfo,
-    RetryPolicy,
     ServerError,
     StarVideosError,
     TaskFailedError,
@@ -104,17 +103,51 @@ def test_key_is_absent_from_configuration_errors(
 ) -> None:
     errors = []
     for base_url in ["http://api.example.com", "ftp://x", "https://x/?k=1"]:
-        with pytest.raises(InvalidRequestError) as info:
+        with pytest.raises(ConfigurationError) as info:
             AsyncStarVideos(api_key, base_url=base_url)
         errors.append(info.value)
-    with pytest.raises(StarVideosError) as bad_key:
+    with pytest.raises(ConfigurationError) as bad_key:
         AsyncStarVideos(api_key + "\n")
     errors.append(bad_key.value)
     assert_no_secret(*errors)
 
 
-def test_settings_objects_have_no_secret(assert_no_secret: Callable[..., None]) -> None:
-    assert_no_secret(RetryPolicy(), Timeout(), PollPolicy.default())
+class _RecordingPolicy(PollPolicy):
+    """A poll policy of a user's own that keeps (and could log) everything it is given."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, object]]] = []
+
+    def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
+        self.seen.append(("next_delay", {"age": age, "polls": polls, "duration": duration}))
+        return 0.005
+
+    def observe(self, *, running_at: float, finished_by: float, duration: int | None) -> None:
+        self.seen.append(("observe", {"running_at": running_at, "finished_by": finished_by}))
+
+    def running(self, *, key: Hashable, age: float, duration: int | None) -> None:
+        self.seen.append(("running", {"key": key, "age": age, "duration": duration}))
+
+    def ended(self, *, key: Hashable) -> None:
+        self.seen.append(("ended", {"key": key}))
+
+
+async def test_a_poll_policy_of_ones_own_is_never_handed_the_key(
+    fake: FakeStarVideos, assert_no_secret: Callable[..., None]
+) -> None:
+    """User code called by the scheduler (it may log what it gets) sees no key: not in
+    the arguments, nor in what the opaque wait keys hold."""
+    policy = _RecordingPolicy()
+    async with fake.client(poll_policy=policy) as client:
+        task = await client.submit("a fox")
+        await task.wait(timeout=5)
+        other = await client.submit("a cat")
+        await other.wait(timeout=5, poll_policy=policy)
+    assert {name for name, _ in policy.seen} == {"next_delay", "running", "observe", "ended"}
+    for _, arguments in policy.seen:
+        for value in arguments.values():
+            assert_no_secret(value, repr(getattr(value, "__dict__", value)))
+        assert_no_secret(repr(arguments))
 
 
 # -- logs ----------------------------------------------------------------------------------
@@ -139,7 +172,7 @@ async def test_debug_logs_of_a_full_flow_never_contain_the_key(
     assert video.is_completed
     ours = [r for r in caplog.records if r.name.startswith("starvideos_async")]
     messages = [r.getMessage() for r in ours]
-    assert any("POST /v1/starvideos/videos -> 200" in m and "attempt 1" in m for m in messages)
+    assert any("POST /v1/starvideos/videos -> 200" in m for m in messages)
     assert any(f"GET /v1/result/{task.id} -> 503" in m for m in messages)
     assert any("retry 1/2" in m for m in messages)
     assert any("GET /v1/result/video_starvideos_0 -> 404" in m for m in messages)
@@ -205,7 +238,7 @@ async def test_only_the_api_origin_receives_authorization(
     ],
 )
 def test_plain_http_to_another_host_is_refused(api_key: str, base_url: str) -> None:
-    with pytest.raises(InvalidRequestError, match="clear text") as info:
+    with pytest.raises(ConfigurationError, match="clear text") as info:
         AsyncStarVideos(api_key, base_url=base_url)
     assert info.value.field == "base_url"
 
@@ -214,7 +247,7 @@ def test_plain_http_from_the_environment_is_refused_too(
     monkeypatch: pytest.MonkeyPatch, api_key: str
 ) -> None:
     monkeypatch.setenv("STARVIDEOS_BASE_URL", "http://api.example.com")
-    with pytest.raises(InvalidRequestError, match="clear text"):
+    with pytest.raises(ConfigurationError, match="clear text"):
         AsyncStarVideos(api_key)
 
 

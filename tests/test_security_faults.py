@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 
 from starvideos_async import (
     AsyncStarVideos,
-    InvalidRequestError,
+    ConfigurationError,
     PollPolicy,
     RetryPolicy,
     StarVideosError,
@@ -33,7 +33,7 @@ from starvideos_async import (
     Timeout,
     Video,
 )
-from starvideos_async._download import resolve_destination, safe_filename
+from starvideos_async._files import resolve_destination, safe_filename
 from starvideos_async.testing import FakeStarVideos, Fault
 
 
@@ -260,7 +260,7 @@ async def test_an_api_redirect_to_another_origin_is_not_followed(
 def test_plain_http_to_a_host_that_only_looks_local_is_refused(
     api_key: str, base_url: str
 ) -> None:
-    with pytest.raises(InvalidRequestError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         AsyncStarVideos(api_key, base_url=base_url)
     assert caught.value.field == "base_url"
     assert api_key not in str(caught.value)
@@ -272,7 +272,7 @@ def test_plain_http_to_any_loopback_address_is_accepted(api_key: str, base_url: 
 
 
 def test_plain_http_elsewhere_is_accepted_only_when_asked_for(api_key: str) -> None:
-    with pytest.raises(InvalidRequestError):
+    with pytest.raises(ConfigurationError):
         AsyncStarVideos(api_key, base_url="http://10.1.2.3/sv")
     client = AsyncStarVideos(api_key, base_url="http://10.1.2.3/sv", allow_insecure_http=True)
     assert client.base_url.host == "10.1.2.3"

@@ -19,24 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from starvideos_async._errors import InvalidRequestError, StarVideosError
+from starvideos_async._errors import InputError, InvalidRequestError
 from starvideos_async._models import VideoRequest
 
 __all__ = ["InputError", "load_requests", "parse_requests"]
 
 _FIELDS = frozenset({"prompt", "duration", "ratio", "model", "images", "key", "image1", "image2"})
-
-
-class InputError(StarVideosError, ValueError):
-    """A row of a batch input file is unusable.
-
-    Attributes:
-        line: The 1-based line number in the file.
-    """
-
-    def __init__(self, source: str, line: int, reason: str) -> None:
-        self.line = line
-        super().__init__(f"{source}:{line}: {reason}")
 
 
 def _request(row: Mapping[str, Any], source: str, line: int) -> VideoRequest:

@@ -39,7 +39,11 @@ from typing import Any, Final, Literal
 import anyio
 import attrs
 
-from starvideos_async._errors import InvalidRequestError, StarVideosError
+from starvideos_async._errors import (
+    InvalidRequestError,
+    JournalLockedError,
+    StarVideosError,
+)
 
 try:
     import aiosqlite
@@ -77,10 +81,6 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 PRAGMA user_version = {_SCHEMA_VERSION};
 """
-
-
-class JournalLockedError(StarVideosError, RuntimeError):
-    """Another process has this journal open (a batch is already running on it)."""
 
 
 @attrs.frozen

@@ -21,7 +21,6 @@ import anyio
 import anyio.abc
 import attrs
 
-from starvideos_async._download import remove_partial_files
 from starvideos_async._errors import (
     APIConnectionError,
     APIStatusError,
@@ -30,6 +29,7 @@ from starvideos_async._errors import (
     StarVideosError,
     TaskFailedError,
 )
+from starvideos_async._files import remove_partial_files
 from starvideos_async._models import TaskStatus, Video, VideoRequest
 from starvideos_async._poll_policy import PollPolicy
 from starvideos_async._serde import request_body

@@ -53,6 +53,18 @@ What to know:
 - The file host is another origin and refuses requests carrying ``Authorization``
   (400, as presigned-URL hosts do), so a leaked API key fails loudly.
 
+Retries wait (with backoff) before each new attempt; in tests,
+``with instant_retries() as waits:`` retries at once and records the waits skipped::
+
+    from starvideos_async.testing import Fault, instant_retries
+
+    async def test_a_flaky_gateway_is_retried(fake_starvideos):
+        fake_starvideos.inject(Fault.status(503), endpoint="status", times=2)
+        with instant_retries() as waits:
+            async with fake_starvideos.client() as client:
+                await client.retrieve(fake_starvideos.create_task().id)
+        assert len(waits) == 2
+
 If you mock aiohttp with aioresponses instead: aioresponses 0.7.9 and older fail with
 aiohttp 3.14+ (``ClientResponse.__init__() missing ... 'stream_writer'``); this fake
 needs no patching.
@@ -66,7 +78,16 @@ if _typing.TYPE_CHECKING:
     from ._faults import Fault, InjectedFault
     from ._server import FakeStarVideos, FakeTask, RecordedRequest
 
-__all__ = ["FakeStarVideos", "FakeTask", "Fault", "InjectedFault", "RecordedRequest"]
+from starvideos_async._retry import instant_retries
+
+__all__ = [
+    "FakeStarVideos",
+    "FakeTask",
+    "Fault",
+    "InjectedFault",
+    "RecordedRequest",
+    "instant_retries",
+]
 
 
 # The names are imported on first use: pytest loads this package's plugin (``_plugin``)

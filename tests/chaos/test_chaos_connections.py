@@ -7,13 +7,14 @@ before the request left, after it reached the service, and halfway through the a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from starvideos_async import APIConnectionError, _retry
+from starvideos_async import APIConnectionError, RetryPolicy
 from starvideos_async.testing import FakeStarVideos
 
 from ._support import ChaosProxy, ProxyMode, RecordingClient, fake_options, outcome_unknown
@@ -106,28 +107,20 @@ async def test_refused_connection_never_creates_and_says_the_request_never_left(
 
 
 async def test_create_refused_until_the_service_comes_up_is_created_exactly_once(
-    closed_port: int,
-    make_client: Callable[..., RecordingClient],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    closed_port: int, make_client: Callable[..., RecordingClient], tmp_path: Path
 ) -> None:
     """A refused create surely never left: it is sent again, and the task made once."""
-    started: list[FakeStarVideos] = []
-
-    async def come_up_on_first_retry(seconds: float) -> None:
-        if not started:
-            fake = FakeStarVideos(**fake_options(port=closed_port))
-            await fake.start()
-            started.append(fake)
-
-    monkeypatch.setattr(_retry, "sleep", come_up_on_first_retry)
+    fake = FakeStarVideos(**fake_options(port=closed_port))
+    patient = RetryPolicy(max_retries=500, initial_backoff=0.02, max_backoff=0.02)
     try:
-        async with make_client(f"http://127.0.0.1:{closed_port}/kyyReactApiServer") as client:
-            story = await one_task(client, tmp_path)
-        (fake,) = started
-        assert_video_on_disk(story, fake, tmp_path)
+        base_url = f"http://127.0.0.1:{closed_port}/kyyReactApiServer"
+        async with make_client(base_url, retry_policy=patient) as client:
+            story = asyncio.ensure_future(one_task(client, tmp_path))
+            await asyncio.sleep(0.05)  # refused meanwhile: nothing listens yet
+            assert not story.done()
+            await fake.start()
+            assert_video_on_disk(await story, fake, tmp_path)
         assert fake.counters["create"] == 1
         assert fake.created == 1
     finally:
-        for fake in started:
-            await fake.close()
+        await fake.close()

@@ -1,0 +1,101 @@
+"""Limits on how hard one client presses on the service.
+
+* :class:`Limiter`: what every API request holds while it is on the wire (one slot per
+  request). The default is an :class:`anyio.Semaphore`; anything with ``async with``
+  semantics fits, e.g. a limiter shared between processes.
+* :class:`RateGate`: no window of one second sees more than ``rate`` status calls, and a
+  429 pauses every status call of the client at once.
+"""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+from typing import Final, Protocol, runtime_checkable
+
+import anyio
+
+__all__ = ["Limiter", "RateGate", "default_limiter"]
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """An async context manager that holds one request slot while entered."""
+
+    async def __aenter__(self) -> object: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> bool | None: ...
+
+
+def default_limiter(slots: int) -> Limiter:
+    """``slots`` requests in flight at once, first come first served.
+
+    An :class:`anyio.Semaphore` (not a ``CapacityLimiter``: a slot is not tied to the
+    task that took it), entered without a turn of the event loop when a slot is free.
+    """
+    return anyio.Semaphore(slots, max_value=slots, fast_acquire=True)
+
+
+class RateGate:
+    """Status calls evenly spaced, ``rate`` a second at the most; a 429 pauses them all.
+
+    Passes are at least ``(1 + SLACK) / rate`` seconds apart, so no one-second window
+    holds more than ``rate`` of them, even after a little jitter on the way to the
+    service. ``rate=None`` means no cap (pauses still apply).
+
+    Two ways through: :meth:`wait` queues for a pass and takes it; a caller that must
+    not wait while holding something (an HTTP request holding its connection slot)
+    calls :meth:`try_pass`, and when refused, lets go, waits for :meth:`ready` and
+    tries again.
+    """
+
+    #: Spacing slack, so that transit jitter cannot squeeze ``rate + 1`` arrivals
+    #: into one of the service's one-second windows.
+    SLACK: Final = 0.02
+
+    def __init__(self, rate: float | None) -> None:
+        if rate is not None and (
+            isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf
+        ):
+            raise ValueError(f"max_status_rate must be a positive number or None, got {rate!r}")
+        self.rate = rate
+        self._spacing = (1 + self.SLACK) / rate if rate is not None else 0.0
+        self._next = -math.inf  # the earliest time of the next pass
+        self._paused_until = -math.inf
+        self._queue = anyio.Lock()  # callers wait for their turn in arrival order
+
+    def __repr__(self) -> str:
+        return f"<RateGate rate={self.rate}>"
+
+    def pause(self, seconds: float) -> None:
+        """Hold every pass until ``seconds`` from now (a 429 asked for it)."""
+        self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
+
+    def delay(self) -> float:
+        """Seconds until the next pass may happen (0: now)."""
+        return max(self._next, self._paused_until) - anyio.current_time()
+
+    def try_pass(self) -> bool:
+        """Take a pass now if one is free; ``False`` when the cap or a pause says no."""
+        now = anyio.current_time()
+        if max(self._next, self._paused_until) > now:
+            return False
+        self._next = now + self._spacing
+        return True
+
+    async def ready(self) -> None:
+        """Return once a pass may be free (takes none); callers queue in arrival order."""
+        async with self._queue:
+            while (delay := self.delay()) > 0:  # noqa: ASYNC110 - a clock, no event
+                await anyio.sleep(delay)
+
+    async def wait(self) -> None:
+        """Queue for a pass and take it."""
+        while not self.try_pass():
+            await self.ready()
