@@ -1,16 +1,19 @@
 """Property tests: whatever the service sends or the caller passes, the SDK answers in its
 own terms (a value, or an exception of its hierarchy), and every wait stays bounded.
 
-Four properties, each also driven end to end through a real aiohttp server on 127.0.0.1:
+Driven end to end through the public API, against the fake service (answers injected with
+``Fault.status(200, body=...)``) or a little aiohttp server on 127.0.0.1:
 
-* any JSON value (or any bytes) as a create or query answer gives a :class:`Video` or a
-  :class:`MalformedResponseError`, never another exception;
-* any arguments to :class:`VideoRequest` give a request the documented service accepts,
-  or an :class:`InvalidRequestError`;
-* any ``Retry-After`` header gives a finite wait in ``[0, max_retry_after]``;
+* any JSON value (or any bytes) as a create or query answer gives a :class:`Video` exactly
+  when it is the documented object, else a :class:`MalformedResponseError` (or, for a
+  create whose answer named its task, that task, kept), never another exception;
+* any error body with any error status gives the typed status error;
+* any arguments to :class:`VideoRequest` give a request the documented service accepts
+  (sent as built), or an :class:`InvalidRequestError` before anything is sent;
+* any ``Retry-After`` header gives finite waits in ``[0, max_retry_after]``;
 * an answer over ``max_response_bytes`` is refused while it streams, not read into memory.
 
-Example counts stay modest (the whole file runs in a few seconds); ``deadline=None``
+Example counts stay modest (the whole file runs in seconds); ``deadline=None``
 wherever a socket is involved.
 """
 
@@ -20,6 +23,7 @@ import datetime as dt
 import email.utils
 import json
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -28,39 +32,26 @@ import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from cattrs.gen import make_dict_structure_fn
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from starvideos_async import (
     APIStatusError,
     AsyncStarVideos,
+    BadRequestError,
     InvalidRequestError,
     MalformedResponseError,
+    NotFoundError,
     RateLimitError,
     RetryPolicy,
+    ServerError,
     StarVideosError,
     TaskStatus,
     Video,
     VideoRequest,
+    VideoTask,
 )
-from starvideos_async._client import result_path
-from starvideos_async._errors import RequestInfo
-from starvideos_async._http import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    _loads,
-    _parse_success,
-    _status_error,
-)
-from starvideos_async._retry import parse_retry_after
-from starvideos_async._serde import (
-    _EXTRA_KEY,
-    VIDEO_OVERRIDES,
-    converter,
-    request_body,
-    structure_video,
-)
-from starvideos_async.testing._tasks import _validate
+from starvideos_async.testing import FakeStarVideos, Fault
 
 #: Properties of pure functions.
 PURE = settings(max_examples=100, deadline=None)
@@ -73,9 +64,10 @@ WIRE = settings(
 
 T = TypeVar("T")
 
-CREATE = RequestInfo("POST", "/v1/starvideos/videos")
-QUERY = RequestInfo("GET", "/v1/result/video_starvideos_1", "video_starvideos_1")
+#: The documented default of ``max_response_bytes`` (1 MiB).
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 KNOWN_FIELDS = ("id", "object", "created", "model", "status", "video_url", "actualDuration")
+TASK_ID = "video_starvideos_1"
 
 # -- strategies --------------------------------------------------------------------------
 
@@ -95,7 +87,8 @@ json_values = st.recursive(
 )
 #: Plausible values for each documented field, mixed with anything at all.
 _FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "id": st.sampled_from(["video_starvideos_1234567890", "", " ", "../x"]) | st.text(),
+    "id": st.sampled_from(["video_starvideos_1234567890", "", " ", "../x", ".", "a/b", "?x"])
+    | st.text(),
     "object": st.just("video") | json_scalars,
     "created": st.integers(0, 2**40) | st.floats() | json_scalars,
     "model": st.just("starvideos_v3") | json_scalars,
@@ -125,59 +118,83 @@ def _outcome(call: Callable[[], T]) -> T | StarVideosError:
 
 
 async def _async_outcome(call: Callable[[], Awaitable[T]]) -> T | StarVideosError:
+    """What ``call`` returns, or the SDK error it raises (any other exception escapes)."""
     try:
         return await call()
     except StarVideosError as exc:
         return exc
 
 
-#: cattrs' own structure function for Video: the reference for the hand-written hook.
-_GENERATED_VIDEO = make_dict_structure_fn(Video, converter, **VIDEO_OVERRIDES)
+# -- any answer to a create or a status query, served by the fake service ----------------
 
 
-@PURE
-@given(video_like, st.dictionaries(st.text(max_size=4), json_values, max_size=2))
-@example({"id": "v", "status": "queued", "object": None}, {})
-@example({"id": "v", "status": "queued", "created": 5.0, "actualDuration": 3}, {})
-@example({"id": "v", "status": "queued", "created": True}, {})
-@example({"id": "v"}, {})
-def test_the_video_hook_is_what_cattrs_would_generate(
-    fields: dict[str, Any], extra: dict[str, Any]
-) -> None:
-    def outcome(hook: Callable[[dict[str, Any]], Video]) -> Video | type[Exception]:
+@pytest.fixture
+async def fake_service(api_key: str) -> AsyncIterator[FakeStarVideos]:
+    async with FakeStarVideos(api_key=api_key, time_scale=0.001) as service:
+        yield service
+
+
+@pytest.fixture
+async def plain_client(fake_service: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
+    """No retries: each call gets exactly the one answer served."""
+    async with fake_service.client(max_retries=0) as client:
+        yield client
+
+
+async def _served(
+    fake: FakeStarVideos, client: AsyncStarVideos, raw: bytes, endpoint: str
+) -> Video | VideoTask | StarVideosError:
+    """What a create (``submit``) or a status query (``retrieve``) makes of ``raw``: a
+    Video, an error, or (a create whose broken answer named its task) the task without
+    a snapshot: it exists, its status comes with the next poll."""
+    fake.clear_faults()
+    fault = Fault.status(200, body=raw, content_type="application/json")
+    fake.inject(fault, endpoint="create" if endpoint == "create" else "status")
+    if endpoint == "create":
+        task = await _async_outcome(lambda: client.submit("a kite"))
+        if isinstance(task, VideoTask) and task.latest is not None:
+            assert task.latest.id == task.id
+            return task.latest
+        return task
+    return await _async_outcome(lambda: client.retrieve(TASK_ID))
+
+
+async def _check_answer(
+    fake: FakeStarVideos, client: AsyncStarVideos, raw: bytes, endpoint: str
+) -> Video | None:
+    """The property for one answer: a faithful Video, or a clear malformed error (or, for
+    a create whose answer named its task, that task, kept). ``None`` when no Video."""
+    outcome = await _served(fake, client, raw, endpoint)
+    assert fake.requests[-1].fault is not None  # the answer served was ``raw``
+    if isinstance(outcome, Video):
+        return outcome
+    if isinstance(outcome, VideoTask):
+        assert endpoint == "create"
+        assert outcome.latest is None
+        assert outcome.id.strip()
         try:
-            return hook({**fields, _EXTRA_KEY: extra})
-        except (TypeError, KeyError, ValueError) as exc:
-            return type(exc)
-
-    assert outcome(lambda o: converter.structure(o, Video)) == outcome(_GENERATED_VIDEO)
-
-
-@pytest.mark.parametrize("value", [None, 5, "id", ["id", "status"]])
-def test_the_video_hook_refuses_what_is_no_mapping_as_cattrs_would(value: object) -> None:
-    with pytest.raises(TypeError):
-        _GENERATED_VIDEO(value)
-    with pytest.raises(TypeError):
-        converter.structure(value, Video)
-
-
-def _fields(info: RequestInfo) -> tuple[str, str, str | None]:
-    """``_parse_success`` takes a request's fields (the info is built only on errors)."""
-    return info.method, info.path, info.task_id
+            value = json.loads(raw)
+        except (ValueError, RecursionError):  # cut short after naming it
+            assert b'"id"' in raw
+        else:
+            assert outcome.id == value["id"]
+        return None
+    assert isinstance(outcome, MalformedResponseError), repr(outcome)
+    if endpoint == "create":
+        assert outcome.request.path == "/v1/starvideos/videos"
+        assert str(outcome).startswith("POST /v1/starvideos/videos")
+    else:
+        assert outcome.request.path == f"/v1/result/{TASK_ID}"
+        assert outcome.task_id == TASK_ID
+    assert outcome.body == raw[:4096].decode("utf-8", "replace")
+    return None
 
 
-def _check_parsed(value: object, info: RequestInfo) -> None:
-    """The property for one decoded answer: a faithful Video, or a clear malformed error."""
-    raw = json.dumps(value).encode()
-    video = _outcome(lambda: _parse_success(raw, structure_video, *_fields(info)))
-    if isinstance(video, StarVideosError):
-        assert isinstance(video, MalformedResponseError)
-        assert str(video).startswith(str(info).split(" (")[0])
-        assert video.request.path == info.path
-        assert video.body == raw[:4096].decode("utf-8", "replace")
-        return
+async def _check_video(
+    fake: FakeStarVideos, client: AsyncStarVideos, video: Video, value: object
+) -> None:
+    """A Video is the JSON object it came from, and its id can be asked about again."""
     assert isinstance(value, dict)
-    assert isinstance(video, Video)
     assert isinstance(video.id, str)
     assert video.id
     assert video.id == value["id"]
@@ -189,88 +206,99 @@ def _check_parsed(value: object, info: RequestInfo) -> None:
     for key, item in value.items():
         if key not in (*KNOWN_FIELDS, "error"):
             assert _same_json(video.extra[key], item), f"unknown field {key!r} was not kept"
-    # The id the service gave must be usable to ask about the task again.
-    try:
-        path = result_path(video.id)
-    except InvalidRequestError:
-        pass
+    # The id the service gave reaches the service again as one path segment, intact, or
+    # is refused before sending (a blank id, "." or "..", one too long).
+    fake.clear_faults()
+    again = await _async_outcome(lambda: client.retrieve(video.id))
+    if isinstance(again, InvalidRequestError):
+        assert again.field == "task_id"
+        assert video.id in (".", "..") or not video.id.strip() or len(video.id) > 512
     else:
-        assert path.startswith("/v1/result/")
-        assert "/" not in path.removeprefix("/v1/result/")
+        assert isinstance(again, NotFoundError), repr(again)  # the fake knows no such task
+        assert fake.requests[-1].endpoint == "status"
+        assert fake.requests[-1].task_id == video.id
 
 
-# -- any JSON answer ---------------------------------------------------------------------
-
-
-@PURE
-@given(value=answers, info=st.sampled_from([CREATE, QUERY]))
-@example(value={"id": "video_starvideos_1", "status": "queued"}, info=CREATE)
-@example(value={"error": {"message": "quota", "code": 42}}, info=CREATE)
-@example(value={"id": "x", "status": "completed", "error": {"message": "m"}}, info=QUERY)
-@example(value={"code": 500, "msg": "upstream"}, info=QUERY)
-@example(value={"id": 1234567890, "status": "queued"}, info=CREATE)
-@example(value={"id": "x", "status": 2, "created": "today"}, info=QUERY)
-@example(value={"id": "x", "status": "queued", "created": math.inf}, info=QUERY)
-@example(value=[], info=CREATE)
-def test_any_json_answer_parses_to_a_video_or_a_malformed_response_error(
-    value: object, info: RequestInfo
+@WIRE
+@given(value=answers, endpoint=st.sampled_from(["create", "status"]))
+@example(value={"id": "video_starvideos_1", "status": "queued"}, endpoint="create")
+@example(value={"error": {"message": "quota", "code": 42}}, endpoint="create")
+@example(value={"id": "x", "status": "completed", "error": {"message": "m"}}, endpoint="status")
+@example(value={"code": 500, "msg": "upstream"}, endpoint="status")
+@example(value={"id": 1234567890, "status": "queued"}, endpoint="create")
+@example(value={"id": "x", "status": 2, "created": "today"}, endpoint="status")
+@example(value={"id": "x", "status": "queued", "created": math.inf}, endpoint="status")
+@example(value={"id": "../x", "status": "queued"}, endpoint="status")
+@example(value={"id": "a/b?c#d", "status": "queued"}, endpoint="create")
+@example(value={"id": "..", "status": "queued"}, endpoint="status")
+@example(value={"id": " ", "status": "queued"}, endpoint="status")
+@example(value=[], endpoint="create")
+async def test_any_json_answer_gives_a_video_or_a_malformed_response_error(
+    fake_service: FakeStarVideos, plain_client: AsyncStarVideos, value: object, endpoint: str
 ) -> None:
-    _check_parsed(value, info)
+    raw = json.dumps(value).encode()
+    video = await _check_answer(fake_service, plain_client, raw, endpoint)
+    assert (video is not None) == _usable(value), video
+    if video is not None:
+        await _check_video(fake_service, plain_client, video, value)
 
 
-@PURE
-@given(raw=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
-@example(raw=b"")
-@example(raw=b"   \r\n")
-@example(raw=b'{"id": "video_starvideos_')
-@example(raw=b"<html><title>502 Bad Gateway</title></html>")
-@example(raw=b"\xff\xfe\x00")
-@example(raw=b"NaN")
-def test_any_bytes_as_an_answer_give_a_video_or_a_malformed_response_error(raw: bytes) -> None:
-    video = _outcome(lambda: _parse_success(raw, structure_video, *_fields(CREATE)))
-    if isinstance(video, StarVideosError):
-        assert isinstance(video, MalformedResponseError)
-        assert video.request == CREATE
-    else:
-        assert isinstance(video, Video)
+def _usable(value: object) -> bool:
+    """Whether an answer is the documented object: a usable id, a status string, the
+    other documented fields absent or of their types, no error object."""
+    if not isinstance(value, dict):
+        return False
+    task_id, created = value.get("id"), value.get("created")
+    return (
+        isinstance(task_id, str)
+        and task_id != ""
+        and _encodable(task_id)
+        and isinstance(value.get("status"), str)
+        and isinstance(value.get("object", "video"), str)
+        and all(value.get(k) is None or isinstance(value[k], str) for k in _OPTIONAL_TEXT)
+        and (created is None or type(created) is int or _integral_float(created))
+        and (value.get("actualDuration") is None or type(value["actualDuration"]) in (int, float))
+    )
 
 
-def _json_outcome(raw: bytes, loads: Any) -> tuple[str, object]:
+_OPTIONAL_TEXT = ("model", "video_url", "error")
+
+
+def _integral_float(value: object) -> bool:
+    return type(value) is float and value.is_integer()
+
+
+def _encodable(text: str) -> bool:
     try:
-        value = loads(raw)
-    except (ValueError, RecursionError) as exc:
-        return type(exc).__name__, None
-    return "ok", json.dumps(value, sort_keys=True)  # (NaN != NaN: compare the text)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
-@PURE
+@WIRE
 @given(
-    raw=st.binary(max_size=60)
-    | json_values.map(lambda v: json.dumps(v).encode())
-    | json_values.map(lambda v: json.dumps(v, indent=1, ensure_ascii=False).encode())
-    | st.tuples(
-        st.sampled_from(["", " ", "\n", "\ufeff"]),
-        json_values.map(json.dumps),
-        st.sampled_from(["", " ", "\n", "x", "}"]),
-    ).map(lambda t: "".join(t).encode())
-    | json_values.map(lambda v: json.dumps(v).encode("utf-16"))
+    raw=st.binary(max_size=200) | st.text(max_size=200).map(str.encode),
+    endpoint=st.sampled_from(["create", "status"]),
 )
-@example(raw=b"")
-@example(raw=b"\xef\xbb\xbf{}")
-@example(raw=b'{"a": 1} ')
-@example(raw=b"[1] 2")
-def test_the_fast_json_decoder_gives_json_loads_result_or_error(raw: bytes) -> None:
-    """``_loads`` takes a short cut for the usual body: same value, same error type."""
-    assert _json_outcome(raw, _loads) == _json_outcome(raw, json.loads)
-
-
-@PURE
-@given(raw=st.binary(max_size=200), status=st.sampled_from([400, 401, 404, 429, 500, 502]))
-def test_any_bytes_as_an_error_answer_give_the_typed_status_error(raw: bytes, status: int) -> None:
-    error = _status_error(status, raw, {}, QUERY)
-    assert isinstance(error, APIStatusError)
-    assert error.status_code == status
-    assert str(error).startswith(f"GET {QUERY.path}")
+@example(raw=b"", endpoint="create")
+@example(raw=b"   \r\n", endpoint="status")
+@example(raw=b'{"id": "video_starvideos_', endpoint="create")
+@example(raw=b"<html><title>502 Bad Gateway</title></html>", endpoint="status")
+@example(raw=b"\xff\xfe\x00", endpoint="status")
+@example(raw=b"NaN", endpoint="create")
+@example(raw=b'\xef\xbb\xbf{"id": "video_starvideos_1", "status": "queued"}', endpoint="status")
+@example(raw=b'{"id": "video_starvideos_1", "status": "queued"} x', endpoint="status")
+async def test_any_bytes_as_an_answer_give_a_video_or_a_malformed_response_error(
+    fake_service: FakeStarVideos, plain_client: AsyncStarVideos, raw: bytes, endpoint: str
+) -> None:
+    video = await _check_answer(fake_service, plain_client, raw, endpoint)
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON: never a Video
+        assert video is None
+    else:
+        assert (video is not None) == _usable(value)
 
 
 #: JSON nested deeper than the decoder's recursion limit, still far under the 1 MiB cap.
@@ -279,40 +307,43 @@ DEEP_OBJECT = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
 DEEP_IN_A_FIELD = b'{"id": "v", "status": "queued", "x": ' + DEEP_ARRAY + b"}"
 
 
+@pytest.mark.parametrize("endpoint", ["create", "status"])
 @pytest.mark.parametrize("raw", [DEEP_ARRAY, DEEP_OBJECT, DEEP_IN_A_FIELD])
-def test_deeply_nested_json_answer_is_a_malformed_response_error(raw: bytes) -> None:
-    assert len(raw) < DEFAULT_MAX_RESPONSE_BYTES
-    with pytest.raises(MalformedResponseError):
-        _parse_success(raw, structure_video, *_fields(CREATE))
-
-
-def test_deeply_nested_json_error_body_still_gives_the_status_error() -> None:
-    error = _status_error(502, DEEP_ARRAY, {}, QUERY)
-    assert isinstance(error, APIStatusError)
-    assert error.status_code == 502
-
-
-@pytest.mark.parametrize("status", [200, 502])
-async def test_deeply_nested_answer_reaches_the_caller_as_an_sdk_error(
-    canned: tuple[Canned, str], canned_client: AsyncStarVideos, status: int
+async def test_deeply_nested_json_answer_is_a_malformed_response_error(
+    fake_service: FakeStarVideos, plain_client: AsyncStarVideos, raw: bytes, endpoint: str
 ) -> None:
-    reply, _ = canned
-    reply.status, reply.body = status, DEEP_ARRAY
-    with pytest.raises((MalformedResponseError, APIStatusError)):
-        await canned_client.retrieve("video_starvideos_1")
+    assert len(raw) < DEFAULT_MAX_RESPONSE_BYTES
+    outcome = await _served(fake_service, plain_client, raw, endpoint)
+    if endpoint == "create" and raw is DEEP_IN_A_FIELD:
+        # It named its task before the deep field: the task exists, and is kept
+        assert isinstance(outcome, VideoTask)
+        assert (outcome.id, outcome.latest) == ("v", None)
+    else:
+        assert isinstance(outcome, MalformedResponseError)
 
 
-def test_an_id_with_a_lone_surrogate_cannot_escape_as_unicode_error() -> None:
+async def test_deeply_nested_json_error_body_still_gives_the_status_error(
+    fake_service: FakeStarVideos, plain_client: AsyncStarVideos
+) -> None:
+    fake_service.inject(Fault.status(502, body=DEEP_ARRAY, content_type="application/json"))
+    with pytest.raises(ServerError) as caught:
+        await plain_client.retrieve(TASK_ID)
+    assert caught.value.status_code == 502
+    assert caught.value.task_id == TASK_ID
+
+
+@pytest.mark.parametrize("endpoint", ["create", "status"])
+async def test_an_id_with_a_lone_surrogate_is_a_malformed_response_error(
+    fake_service: FakeStarVideos, plain_client: AsyncStarVideos, endpoint: str
+) -> None:
+    """JSON can carry an id UTF-8 cannot: it could never be sent back, so it is refused."""
     raw = b'{"id": "video_\\ud800", "status": "queued"}'
-    try:
-        video = _parse_success(raw, structure_video, *_fields(CREATE))
-    except MalformedResponseError:
-        return
-    with pytest.raises(InvalidRequestError):
-        result_path(video.id)
+    outcome = await _served(fake_service, plain_client, raw, endpoint)
+    assert isinstance(outcome, MalformedResponseError)
+    assert "Unicode" in str(outcome)
 
 
-# -- the same, end to end through a real server -------------------------------------------
+# -- a little server answering whatever it is told ------------------------------------------
 
 
 @attrs.define
@@ -355,23 +386,6 @@ async def canned_client(
 ) -> AsyncIterator[AsyncStarVideos]:
     async with AsyncStarVideos(api_key=api_key, base_url=canned[1], timeout=5) as client:
         yield client
-
-
-@WIRE
-@given(value=answers)
-async def test_any_json_answer_reaches_the_caller_as_a_video_or_a_malformed_response_error(
-    canned: tuple[Canned, str], canned_client: AsyncStarVideos, value: object
-) -> None:
-    reply, _ = canned
-    reply.status, reply.body = 200, json.dumps(value).encode()
-    for call in (lambda: canned_client.submit("a kite"), lambda: canned_client.retrieve("v_1")):
-        outcome = await _async_outcome(call)
-        if isinstance(outcome, StarVideosError):
-            assert isinstance(outcome, MalformedResponseError)
-            assert outcome.request.path.startswith("/v1/")
-        else:
-            assert isinstance(value, dict)
-            assert outcome is not None
 
 
 @WIRE
@@ -424,7 +438,7 @@ request_args = st.fixed_dictionaries(
 )
 
 
-@PURE
+@WIRE
 @given(kwargs=request_args)
 @example(kwargs={"prompt": "a fox", "duration": True})
 @example(kwargs={"prompt": "a fox", "duration": 5.0})
@@ -434,20 +448,36 @@ request_args = st.fixed_dictionaries(
 @example(kwargs={"prompt": "a fox", "images": {"https://a.example/1.png": 1}})
 @example(kwargs={"prompt": "a fox", "images": 12})
 @example(kwargs={"prompt": "a fox", "model": "starvideos_v9", "allow_unknown_model": True})
-def test_any_arguments_give_a_request_the_service_accepts_or_invalid_request_error(
-    kwargs: dict[str, Any],
+@example(kwargs={"prompt": " a fox ", "images": ("http://img.example/b.jpg",), "key": "k"})
+async def test_any_arguments_give_a_request_the_service_accepts_or_invalid_request_error(
+    fake_service: FakeStarVideos, plain_client: AsyncStarVideos, kwargs: dict[str, Any]
 ) -> None:
+    """A request the SDK builds is sent as built, and the service (the fake follows the
+    docs) creates it, unless the caller opted out of the model check."""
+    fake_service.clear_faults()
+    seen, created = len(fake_service.requests), fake_service.created
     request = _outcome(lambda: VideoRequest(**kwargs))
     if isinstance(request, StarVideosError):
         assert isinstance(request, InvalidRequestError)
         assert isinstance(request, ValueError)
         assert request.field.split("[")[0] in kwargs or request.field == "model"
         return
-    body = request_body(request)
-    wire = json.dumps(body, ensure_ascii=False).encode()  # exactly what _http sends
-    if request.model == "starvideos_v3":
-        assert not isinstance(_validate(json.loads(wire)), str), "the service would say 400"
+    outcome = await _async_outcome(lambda: plain_client.submit(request))
+    assert len(fake_service.requests) == seen + 1
+    sent = fake_service.requests[-1].json
+    assert sent == {
+        "prompt": request.prompt,
+        "model": request.model,
+        "duration": request.duration,
+        "ratio": request.ratio,
+        **({"images": list(request.images)} if request.images else {}),
+    }
     assert 0 <= len(request.images) <= 2 or request.allow_unknown_model
+    if request.model == "starvideos_v3":
+        assert isinstance(outcome, VideoTask), f"the service said {outcome!r}"
+        assert fake_service.created == created + 1
+    else:
+        assert isinstance(outcome, BadRequestError)  # the fake knows only starvideos_v3
 
 
 @pytest.mark.parametrize(
@@ -471,52 +501,6 @@ async def test_text_that_utf8_cannot_encode_is_refused_before_sending(
 # -- any Retry-After -----------------------------------------------------------------------
 
 POLICY = RetryPolicy(max_retries=3, initial_backoff=0.5, max_backoff=8.0, max_retry_after=60.0)
-NOW = 1_774_836_724.0
-
-
-def _check_delay(hint: float | None, policy: RetryPolicy = POLICY) -> None:
-    assert hint is None or (math.isfinite(hint) and hint >= 0)
-    for retry in (1, 2, 7, 1000):
-        delay = policy.backoff(retry, hint)
-        assert math.isfinite(delay)
-        assert 0 <= delay <= (policy.max_retry_after if hint is not None else policy.max_backoff)
-
-
-@PURE
-@given(
-    value=st.text(max_size=40)
-    | st.floats().map(str)
-    | st.integers().map(str)
-    | st.sampled_from(["1e400", "-1e400", "inf", "nan", "1" * 400, "Fri, 31 Dec 9999 23:59:59"]),
-    header=st.sampled_from(["Retry-After", "retry-after-ms"]),
-)
-def test_any_retry_after_gives_a_bounded_wait(value: str, header: str) -> None:
-    _check_delay(parse_retry_after({header: value}, now=NOW))
-
-
-@PURE
-@given(
-    when=st.datetimes(
-        min_value=dt.datetime(1970, 1, 1),
-        max_value=dt.datetime(9999, 12, 31),
-        timezones=st.just(dt.timezone.utc),
-    )
-)
-def test_retry_after_as_any_http_date_gives_the_time_until_then_capped(when: dt.datetime) -> None:
-    header = email.utils.format_datetime(when, usegmt=True)
-    hint = parse_retry_after({"Retry-After": header}, now=NOW)
-    assert hint is not None
-    assert hint == pytest.approx(max(when.replace(microsecond=0).timestamp() - NOW, 0), abs=1)
-    _check_delay(hint)
-
-
-@PURE
-@given(seconds=st.integers(0, 10**9) | st.floats(0, 1e12))
-def test_retry_after_in_seconds_is_honoured_up_to_the_cap(seconds: float) -> None:
-    hint = parse_retry_after({"Retry-After": str(seconds)})
-    assert hint == pytest.approx(float(seconds))
-    assert POLICY.backoff(1, hint) == min(float(seconds), POLICY.max_retry_after)
-
 
 #: Header values aiohttp can send: printable latin-1, no CR/LF.
 header_text = st.text(
@@ -524,31 +508,91 @@ header_text = st.text(
 )
 
 
+@PURE
+@given(hint=st.none() | st.floats(allow_nan=False), retry=st.integers(1, 10**6))
+def test_any_hint_and_retry_number_give_a_bounded_backoff(hint: float | None, retry: int) -> None:
+    delay = POLICY.backoff(retry, hint)
+    assert math.isfinite(delay)
+    assert 0 <= delay <= (POLICY.max_retry_after if hint is not None else POLICY.max_backoff)
+
+
+async def _rate_limited_waits(
+    canned: tuple[Canned, str], api_key: str, sleeps: list[float], headers: dict[str, str]
+) -> tuple[float | None, list[float]]:
+    """A status query answered 429 with ``headers`` every time: the hint and the waits."""
+    reply, url = canned
+    reply.status, reply.body, reply.headers = 429, b'{"error": "slow down"}', headers
+    sleeps.clear()
+    async with AsyncStarVideos(api_key=api_key, base_url=url, retry_policy=POLICY) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.retrieve(TASK_ID)
+    assert len(sleeps) == POLICY.max_retries
+    return caught.value.retry_after, list(sleeps)
+
+
 @WIRE
 @given(
     value=header_text
+    | st.floats().map(str)
+    | st.integers().map(str)
+    | st.sampled_from(["1e400", "-1e400", "inf", "nan", "1" * 400, "Fri, 31 Dec 9999 23:59:59"])
     | st.datetimes(timezones=st.just(dt.timezone.utc)).map(
         lambda d: email.utils.format_datetime(d, usegmt=True)
-    )
+    ),
+    header=st.sampled_from(["Retry-After", "retry-after-ms"]),
 )
 async def test_any_retry_after_over_the_wire_gives_bounded_waits(
-    canned: tuple[Canned, str],
-    canned_client: AsyncStarVideos,
-    sleeps: list[float],
-    value: str,
+    canned: tuple[Canned, str], api_key: str, sleeps: list[float], value: str, header: str
 ) -> None:
-    reply, _ = canned
-    reply.status, reply.body, reply.headers = (
-        429,
-        b'{"error": "slow down"}',
-        {"Retry-After": value},
+    hint, waits = await _rate_limited_waits(canned, api_key, sleeps, {header: value})
+    assert hint is None or (math.isfinite(hint) and hint >= 0)
+    if hint is None:
+        assert all(0 <= s <= POLICY.max_backoff for s in waits)
+    else:
+        assert waits == [min(hint, POLICY.max_retry_after)] * POLICY.max_retries
+
+
+@WIRE
+@given(
+    when=st.datetimes(
+        min_value=dt.datetime(1970, 1, 1),
+        max_value=dt.datetime(9999, 12, 31),
+        timezones=st.just(dt.timezone.utc),
     )
-    sleeps.clear()
-    with pytest.raises(RateLimitError) as caught:
+)
+async def test_retry_after_as_any_http_date_gives_the_time_until_then_capped(
+    canned: tuple[Canned, str], api_key: str, sleeps: list[float], when: dt.datetime
+) -> None:
+    header = email.utils.format_datetime(when, usegmt=True)
+    before = time.time()
+    hint, waits = await _rate_limited_waits(canned, api_key, sleeps, {"Retry-After": header})
+    after = time.time()
+    assert hint is not None
+    then = when.replace(microsecond=0).timestamp()
+    assert max(then - after, 0) - 1 <= hint <= max(then - before, 0) + 1
+    assert waits == [min(hint, POLICY.max_retry_after)] * POLICY.max_retries
+
+
+@WIRE
+@given(seconds=st.integers(0, 10**9) | st.floats(0, 1e12))
+async def test_retry_after_in_seconds_is_honoured_up_to_the_cap(
+    canned: tuple[Canned, str], api_key: str, sleeps: list[float], seconds: float
+) -> None:
+    hint, waits = await _rate_limited_waits(canned, api_key, sleeps, {"Retry-After": str(seconds)})
+    assert hint == pytest.approx(float(seconds))
+    assert waits == [min(float(seconds), POLICY.max_retry_after)] * POLICY.max_retries
+
+
+async def test_a_429_to_a_create_is_retried_within_the_bounds(
+    canned: tuple[Canned, str], canned_client: AsyncStarVideos, sleeps: list[float]
+) -> None:
+    """A 429 surely created nothing: the create is sent again, as many times as allowed."""
+    reply, _ = canned
+    reply.status, reply.body, reply.headers = 429, b"{}", {"Retry-After": "1e400"}
+    with pytest.raises(RateLimitError):
         await canned_client.submit("a kite")
-    retry_after = caught.value.retry_after
-    assert retry_after is None or (math.isfinite(retry_after) and retry_after >= 0)
-    assert len(sleeps) == 2  # the client's max_retries: 429 surely created nothing
+    assert reply.seen == 3  # the client's max_retries: 2
+    assert len(sleeps) == 2
     assert all(0 <= s <= 60.0 and math.isfinite(s) for s in sleeps)
 
 

@@ -1,16 +1,29 @@
-"""The data: request validation, task snapshots parsed from documented answers, statuses."""
+"""The data: request validation, the body sent for a request, task snapshots parsed from
+documented answers, statuses.
+
+Bodies are read where the fake service received them; answers are served by the fake
+(``Fault.status(200, body=...)``) and parsed by the client, as in use.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
-import attrs
 import pytest
 
-from starvideos_async import AsyncStarVideos, InvalidRequestError, TaskStatus, Video, VideoRequest
-from starvideos_async._models import MODELS
-from starvideos_async._serde import request_body, structure_video
-from starvideos_async.testing import FakeStarVideos
+from starvideos_async import (
+    AsyncStarVideos,
+    BadRequestError,
+    InvalidRequestError,
+    MalformedResponseError,
+    TaskStatus,
+    Video,
+    VideoRequest,
+)
+from starvideos_async.testing import FakeStarVideos, Fault
 
 GOOD_IMAGE = "https://cdn.example.com/first.png"
 OTHER_IMAGE = "http://cdn.example.com/last.jpg?size=large"
@@ -115,16 +128,6 @@ def test_key_must_be_a_string() -> None:
     assert info.value.field == "key"
 
 
-def test_defaults_are_the_documented_ones() -> None:
-    request = VideoRequest("a fox")
-    assert (request.model, request.duration, request.ratio, request.images) == (
-        "starvideos_v3",
-        5,
-        "16:9",
-        (),
-    )
-
-
 @pytest.mark.parametrize("duration", [3, 15])
 def test_duration_bounds_are_inclusive(duration: int) -> None:
     assert VideoRequest("a fox", duration=duration).duration == duration
@@ -145,18 +148,20 @@ def test_images_accept_any_iterable_and_are_stored_as_a_tuple() -> None:
     assert request.images == (GOOD_IMAGE,)
 
 
-def test_request_is_frozen() -> None:
-    request = VideoRequest("a fox")
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        request.duration = 7  # type: ignore[misc]
-
-
-def test_unknown_model_is_accepted_with_the_explicit_opt_out() -> None:
+async def test_unknown_model_is_sent_with_the_explicit_opt_out_and_the_opt_out_is_not(
+    fake: FakeStarVideos, fake_client: AsyncStarVideos
+) -> None:
     request = VideoRequest(
         "a fox", model="starvideos_o3", duration=20, ratio="1:1", allow_unknown_model=True
     )
-    assert request.model == "starvideos_o3"
-    assert "allow_unknown_model" not in request_body(request)
+    with pytest.raises(BadRequestError):  # the fake knows only starvideos_v3
+        await fake_client.submit(request)
+    assert fake.requests[-1].json == {
+        "prompt": "a fox",
+        "model": "starvideos_o3",
+        "duration": 20,
+        "ratio": "1:1",
+    }
 
 
 @pytest.mark.parametrize(
@@ -177,21 +182,45 @@ def test_opt_out_keeps_the_model_independent_rules(kwargs: dict[str, Any], field
     assert info.value.field == field
 
 
-def test_per_model_rules_live_in_one_table() -> None:
-    spec = MODELS["starvideos_v3"]
-    assert (spec.min_duration, spec.max_duration, spec.ratios, spec.max_images) == (
-        3,
-        15,
-        ("16:9", "9:16"),
-        2,
-    )
+def test_the_rules_for_starvideos_v3_are_the_services(fake: FakeStarVideos) -> None:
+    """What the SDK accepts is what the service creates (the fake follows the docs), so
+    a valid request is never refused, nor a bad one sent; more than two images is refused
+    because the service would drop the rest."""
+    image = [GOOD_IMAGE, OTHER_IMAGE, GOOD_IMAGE]
+    durations = [-1, 0, 1, 2, 3, 4, 5, 10, 14, 15, 16, 20, 60]
+    ratios = ["16:9", "9:16", "1:1", "4:3", "21:9", "16:10", ""]
+    for duration, ratio, images in itertools.product(durations, ratios, range(4)):
+        body = {"duration": duration, "ratio": ratio, "images": image[:images]}
+        try:
+            VideoRequest("a fox", **body)  # type: ignore[arg-type]
+        except InvalidRequestError:
+            accepted = False
+        else:
+            accepted = True
+        try:
+            task = fake.create_task(body)
+        except ValueError:
+            assert not accepted, body
+        else:
+            assert accepted == (images <= 2), body
+            assert task.images == tuple(image[: min(images, 2)])
 
 
 # -- the request body -----------------------------------------------------------------
 
 
-def test_body_has_no_images_key_when_there_are_none() -> None:
-    assert request_body(VideoRequest("a fox", key="mine")) == {
+async def test_the_body_has_the_documented_defaults_and_no_images_key_without_images(
+    fake: FakeStarVideos, fake_client: AsyncStarVideos
+) -> None:
+    await fake_client.submit(VideoRequest("a fox", key="mine"))
+    assert fake.requests[-1].json == {
+        "prompt": "a fox",
+        "model": "starvideos_v3",
+        "duration": 5,
+        "ratio": "16:9",
+    }
+    await fake_client.submit("a fox")
+    assert fake.requests[-1].json == {
         "prompt": "a fox",
         "model": "starvideos_v3",
         "duration": 5,
@@ -199,9 +228,18 @@ def test_body_has_no_images_key_when_there_are_none() -> None:
     }
 
 
-def test_body_sends_images_as_a_list() -> None:
-    body = request_body(VideoRequest("a fox", images=(GOOD_IMAGE, OTHER_IMAGE)))
-    assert body["images"] == [GOOD_IMAGE, OTHER_IMAGE]
+async def test_the_body_sends_the_arguments_and_images_as_a_list(
+    fake: FakeStarVideos, fake_client: AsyncStarVideos
+) -> None:
+    await fake_client.submit("a fox", duration=3, ratio="9:16", images=(GOOD_IMAGE, OTHER_IMAGE))
+    assert fake.requests[-1].json == {
+        "prompt": "a fox",
+        "model": "starvideos_v3",
+        "duration": 3,
+        "ratio": "9:16",
+        "images": [GOOD_IMAGE, OTHER_IMAGE],
+    }
+    assert fake.created == 1
 
 
 # -- parsing task snapshots ------------------------------------------------------------
@@ -232,21 +270,43 @@ DOC_COMPLETED = {
 DOC_FAILED = {**DOC_PROCESSING, "status": "failed", "error": "content moderation"}
 
 
-def test_documented_create_answer_parses_as_queued() -> None:
-    video = structure_video(DOC_CREATED)
-    assert video == Video(
+@pytest.fixture
+async def strict_client(fake: FakeStarVideos) -> AsyncIterator[AsyncStarVideos]:
+    """A client of the fake that does not retry (a broken answer surfaces at once)."""
+    async with fake.client(max_retries=0) as client:
+        yield client
+
+
+async def _parsed(fake: FakeStarVideos, client: AsyncStarVideos, answer: object) -> Video:
+    """What the client makes of ``answer`` sent as a 200 to a status query."""
+    body = json.dumps(answer).encode()
+    fake.inject(Fault.status(200, body=body, content_type="application/json"), "status")
+    return await client.retrieve("video_starvideos_1234567890")
+
+
+async def test_documented_create_answer_parses_as_queued(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    body = json.dumps(DOC_CREATED).encode()
+    fake.inject(Fault.status(200, body=body, content_type="application/json"), "create")
+    task = await strict_client.submit("a fox")
+    assert task.id == "video_starvideos_1234567890"
+    assert task.latest == Video(
         id="video_starvideos_1234567890",
         status=TaskStatus.QUEUED,
         object="video",
         created=1774836724,
         model="starvideos_v3",
     )
-    assert video.extra == {}
-    assert not video.is_terminal
+    assert task.latest.extra == {}
+    assert not task.latest.is_terminal
+    assert task.status is TaskStatus.QUEUED
 
 
-def test_documented_processing_answer_parses() -> None:
-    video = structure_video(DOC_PROCESSING)
+async def test_documented_processing_answer_parses(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    video = await _parsed(fake, strict_client, DOC_PROCESSING)
     assert video.status is TaskStatus.PROCESSING
     assert video.video_url is None
     assert video.actual_duration is None
@@ -254,8 +314,10 @@ def test_documented_processing_answer_parses() -> None:
     assert not video.is_completed
 
 
-def test_documented_completed_answer_parses_with_actual_duration() -> None:
-    video = structure_video(DOC_COMPLETED)
+async def test_documented_completed_answer_parses_with_actual_duration(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    video = await _parsed(fake, strict_client, DOC_COMPLETED)
     assert video.status is TaskStatus.COMPLETED
     assert video.is_terminal
     assert video.is_completed
@@ -264,29 +326,37 @@ def test_documented_completed_answer_parses_with_actual_duration() -> None:
     assert video.extra == {}
 
 
-def test_integer_actual_duration_becomes_a_float() -> None:
-    video = structure_video({**DOC_COMPLETED, "actualDuration": 5})
+async def test_integer_actual_duration_becomes_a_float(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    video = await _parsed(fake, strict_client, {**DOC_COMPLETED, "actualDuration": 5})
     assert video.actual_duration == 5.0
     assert isinstance(video.actual_duration, float)
 
 
-def test_documented_failed_answer_parses_with_its_error() -> None:
-    video = structure_video(DOC_FAILED)
+async def test_documented_failed_answer_parses_with_its_error(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    video = await _parsed(fake, strict_client, DOC_FAILED)
     assert video.status is TaskStatus.FAILED
     assert video.error == "content moderation"
     assert video.is_terminal
     assert not video.is_completed
 
 
-def test_unknown_fields_are_kept_in_extra() -> None:
+async def test_unknown_fields_are_kept_in_extra(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
     data = {**DOC_PROCESSING, "progress": 40, "thumbnail": {"url": "https://t/x.png"}}
-    video = structure_video(data)
+    video = await _parsed(fake, strict_client, data)
     assert video.extra == {"progress": 40, "thumbnail": {"url": "https://t/x.png"}}
     assert video.status is TaskStatus.PROCESSING
 
 
-def test_unknown_status_is_kept_as_a_string_and_not_terminal() -> None:
-    video = structure_video({**DOC_PROCESSING, "status": "moderating"})
+async def test_unknown_status_is_kept_as_a_string_and_not_terminal(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    video = await _parsed(fake, strict_client, {**DOC_PROCESSING, "status": "moderating"})
     assert video.status == "moderating"
     assert not isinstance(video.status, TaskStatus)
     assert video.status_value == "moderating"
@@ -294,61 +364,88 @@ def test_unknown_status_is_kept_as_a_string_and_not_terminal() -> None:
     assert not video.is_completed
 
 
-def test_cancelled_is_terminal_but_not_completed() -> None:
-    video = structure_video({**DOC_PROCESSING, "status": "cancelled"})
+async def test_cancelled_is_terminal_but_not_completed(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    video = await _parsed(fake, strict_client, {**DOC_PROCESSING, "status": "cancelled"})
     assert video.status is TaskStatus.CANCELLED
     assert video.is_terminal
     assert not video.is_completed
 
 
-def test_minimal_answer_with_only_id_and_status_parses() -> None:
-    video = structure_video({"id": "video_starvideos_1", "status": "queued"})
-    assert (video.created, video.model, video.error) == (None, None, None)
+async def test_minimal_answer_with_only_id_and_status_parses(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    video = await _parsed(fake, strict_client, {"id": "video_starvideos_1", "status": "queued"})
+    assert (video.object, video.created, video.model, video.error) == ("video", None, None, None)
 
 
-def test_integral_float_created_is_accepted() -> None:
-    assert structure_video({**DOC_CREATED, "created": 1774836724.0}).created == 1774836724
+async def test_integral_float_created_is_accepted(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    video = await _parsed(fake, strict_client, {**DOC_CREATED, "created": 1774836724.0})
+    assert video.created == 1774836724
+    assert type(video.created) is int
 
 
 @pytest.mark.parametrize(
-    ("data", "error"),
+    "data",
     [
-        pytest.param([DOC_CREATED], ValueError, id="a list"),
-        pytest.param("queued", ValueError, id="a string"),
-        pytest.param({**DOC_CREATED, "status": 2}, TypeError, id="numeric status"),
-        pytest.param({**DOC_CREATED, "created": "today"}, TypeError, id="string created"),
-        pytest.param({**DOC_CREATED, "created": 1.5}, TypeError, id="fractional created"),
-        pytest.param({**DOC_CREATED, "id": 1234567890}, TypeError, id="numeric id"),
-        pytest.param({**DOC_CREATED, "id": ""}, ValueError, id="empty id"),
-        pytest.param({**DOC_COMPLETED, "actualDuration": "5s"}, TypeError, id="string duration"),
-        pytest.param({**DOC_COMPLETED, "actualDuration": True}, TypeError, id="bool duration"),
-        pytest.param({**DOC_COMPLETED, "video_url": 5}, TypeError, id="numeric url"),
-        pytest.param({"object": "video", "status": "queued"}, KeyError, id="no id"),
-        pytest.param({"id": "video_starvideos_1"}, KeyError, id="no status"),
-        pytest.param({"error": {"message": "quota", "code": "q"}}, ValueError, id="nested error"),
-        pytest.param({**DOC_CREATED, "error": {"message": "boom"}}, ValueError, id="id+error obj"),
-        pytest.param({"error": "quota exceeded"}, ValueError, id="string error"),
-        pytest.param({"message": "quota exceeded"}, ValueError, id="message"),
-        pytest.param({"code": 500, "msg": "busy"}, ValueError, id="code+msg"),
+        pytest.param([DOC_CREATED], id="a list"),
+        pytest.param("queued", id="a string"),
+        pytest.param({**DOC_CREATED, "status": 2}, id="numeric status"),
+        pytest.param({**DOC_CREATED, "created": "today"}, id="string created"),
+        pytest.param({**DOC_CREATED, "created": 1.5}, id="fractional created"),
+        pytest.param({**DOC_CREATED, "id": 1234567890}, id="numeric id"),
+        pytest.param({**DOC_CREATED, "id": ""}, id="empty id"),
+        pytest.param({**DOC_CREATED, "model": ["starvideos_v3"]}, id="list model"),
+        pytest.param({**DOC_COMPLETED, "actualDuration": "5s"}, id="string duration"),
+        pytest.param({**DOC_COMPLETED, "actualDuration": True}, id="bool duration"),
+        pytest.param({**DOC_COMPLETED, "video_url": 5}, id="numeric url"),
+        pytest.param({**DOC_FAILED, "error": 42}, id="numeric error"),
+        pytest.param({"object": "video", "status": "queued"}, id="no id"),
+        pytest.param({"id": "video_starvideos_1"}, id="no status"),
+        pytest.param({"error": {"message": "quota", "code": "q"}}, id="nested error"),
+        pytest.param({**DOC_CREATED, "error": {"message": "boom"}}, id="id+error obj"),
+        pytest.param({"error": "quota exceeded"}, id="string error"),
+        pytest.param({"message": "quota exceeded"}, id="message"),
+        pytest.param({"code": 500, "msg": "busy"}, id="code+msg"),
     ],
 )
-def test_answers_that_are_not_the_documented_object_are_rejected(
-    data: object, error: type[Exception]
+async def test_answers_that_are_not_the_documented_object_are_malformed_responses(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos, data: object
 ) -> None:
-    with pytest.raises(error):
-        structure_video(data)
+    with pytest.raises(MalformedResponseError) as info:
+        await _parsed(fake, strict_client, data)
+    assert info.value.request.path == "/v1/result/video_starvideos_1234567890"
+    assert info.value.body == json.dumps(data)
+    assert fake.counters["status"] == 1
 
 
-def test_error_payload_rejection_says_what_the_service_said() -> None:
-    with pytest.raises(ValueError, match="busy"):
-        structure_video({"code": 500, "msg": "busy"})
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        pytest.param({"code": 500, "msg": "busy"}, "busy", id="code+msg"),
+        pytest.param({"error": {"message": "quota", "code": "q"}}, "quota", id="nested error"),
+        pytest.param({"id": "video_starvideos_1"}, "status", id="no status"),
+    ],
+)
+async def test_a_rejected_answer_says_what_was_wrong_with_it(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos, data: object, said: str
+) -> None:
+    with pytest.raises(MalformedResponseError, match=said):
+        await _parsed(fake, strict_client, data)
 
 
-def test_video_repr_leaves_out_extra_and_video_is_frozen() -> None:
-    video = structure_video({**DOC_PROCESSING, "secret_token": "abc"})
+async def test_video_repr_leaves_out_extra(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos
+) -> None:
+    """``extra`` holds whatever the service adds, tokens too: kept out of logs."""
+    video = await _parsed(fake, strict_client, {**DOC_PROCESSING, "secret_token": "abc"})
+    assert video.extra == {"secret_token": "abc"}
     assert "secret_token" not in repr(video)
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        video.status = TaskStatus.COMPLETED  # type: ignore[misc]
+    assert "abc" not in repr(video)
+    assert "video_starvideos_1234567890" in repr(video)
 
 
 # -- statuses ------------------------------------------------------------------------
@@ -368,15 +465,20 @@ def test_task_status_is_terminal(status: TaskStatus, terminal: bool) -> None:
     assert status.is_terminal is terminal
 
 
-def test_task_status_is_a_str_enum_of_the_wire_values() -> None:
+def test_task_status_is_a_str_enum_printed_as_its_wire_value() -> None:
     assert TaskStatus("processing") is TaskStatus.PROCESSING
     assert TaskStatus.COMPLETED == "completed"
     assert str(TaskStatus.FAILED) == "failed"
     assert f"{TaskStatus.QUEUED}" == "queued"
-    assert {s.value for s in TaskStatus} == {
-        "queued",
-        "processing",
-        "completed",
-        "failed",
-        "cancelled",
-    }
+
+
+@pytest.mark.parametrize("status", list(TaskStatus))
+async def test_every_status_the_service_sends_becomes_its_member(
+    fake: FakeStarVideos, strict_client: AsyncStarVideos, status: TaskStatus
+) -> None:
+    task = fake.create_task()
+    fake.set_status(task.id, status.value)
+    video = await strict_client.retrieve(task.id)
+    assert video.status is status
+    assert video.status_value == status.value
+    assert video.is_terminal is status.is_terminal

@@ -1,23 +1,23 @@
-"""PollPolicy.fixed and the adaptive default, driven directly (no clock, no network)."""
+"""PollPolicy.fixed and the adaptive default, driven directly (no clock, no network).
+
+Only the public interface: ``next_delay``, ``observe``, ``running``, ``ended``,
+``learned`` and ``in_flight``. The learnt distribution is seen through the delays it
+gives: with ``jitter=0`` and completions taught at exact ages (``running_at ==
+finished_by``), the marginal rule has closed forms (see ``_exact``).
+"""
 
 from __future__ import annotations
 
+import gc
 import math
-import random
+import tracemalloc
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from starvideos_async import (
-    AdaptivePollPolicy,
-    FixedPollPolicy,
-    InvalidRequestError,
-    PollPolicy,
-    _poll_policy,
-)
-from starvideos_async._poll_policy import _Curve, _History, _pieces
+from starvideos_async import AdaptivePollPolicy, ConfigurationError, FixedPollPolicy, PollPolicy
 
 
 def _delays(policy: PollPolicy, ages: list[float], duration: int | None = 5) -> list[float]:
@@ -41,8 +41,10 @@ def test_fixed_always_answers_its_interval() -> None:
 
 @pytest.mark.parametrize("seconds", [0, -1, math.nan, math.inf, True, "30", None])
 def test_fixed_refuses_a_non_positive_or_non_number_interval(seconds: Any) -> None:
-    with pytest.raises(InvalidRequestError, match="seconds"):
+    with pytest.raises(ConfigurationError, match="seconds") as excinfo:
         PollPolicy.fixed(seconds)
+    assert isinstance(excinfo.value, ValueError)
+    assert excinfo.value.field == "seconds"
 
 
 def test_base_policy_must_be_subclassed() -> None:
@@ -75,9 +77,10 @@ def test_base_policy_must_be_subclassed() -> None:
 def test_adaptive_refuses_bad_settings_naming_the_field(
     kwargs: dict[str, Any], field: str
 ) -> None:
-    with pytest.raises(InvalidRequestError) as excinfo:
+    with pytest.raises(ConfigurationError) as excinfo:
         AdaptivePollPolicy(**kwargs)
     assert excinfo.value.field == field
+    assert excinfo.value.value is kwargs[field]
 
 
 def test_default_is_a_fresh_adaptive_policy_each_time() -> None:
@@ -146,105 +149,108 @@ def test_learned_policy_polls_where_tasks_finish() -> None:
     assert inside <= 4  # dense where completions are
 
 
-def test_next_poll_comes_when_the_piled_up_delay_is_worth_one_call(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_poll_policy, "_SMOOTHING", 0.0)  # the rule on the samples as such
-    history = _History()
-    for age in (10.0, 20.0, 30.0, 40.0):
-        history.add(age, memory=10)
-    # From age 0, by age x the four tasks piled up sum(x - a) of delay; with
-    # call_cost 5 the budget is 5 * 4 = 20: at x = 30 the pile is 20 + 10 = 30 > 20,
-    # at x = 20 it is 10, so the poll is between: 10 + 2 * (x - 20) = 20 -> x = 25.
-    assert history.next_poll(0.0, call_cost=5) == pytest.approx(25.0)
-    assert history.next_poll(40.0, call_cost=5) is None  # past every sample
+def _exact(**kwargs: Any) -> AdaptivePollPolicy:
+    """A policy whose delays are the rule's targets as such: no jitter, no clamping."""
+    settings_: dict[str, Any] = {
+        "jitter": 0,
+        "min_interval": 1e-6,
+        "max_interval": 1e9,
+        "min_samples": 1,
+        "memory": 10_000,
+        "seed": 1,
+    }
+    return AdaptivePollPolicy(**{**settings_, **kwargs})
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.floats(0, 1000, allow_nan=False), min_size=1, max_size=60),
-    st.floats(0, 1000, allow_nan=False),
-    st.floats(0.01, 100, allow_nan=False),
+    finish=st.floats(1, 1000),
+    done=st.integers(1, 30),
+    running=st.lists(st.floats(0, 2000), max_size=30),
+    cost=st.floats(0.01, 100),
+    age=st.floats(0, 1, exclude_max=True),
 )
-def test_next_poll_matches_a_brute_force_walk(ages: list[float], age: float, cost: float) -> None:
-    history = _History()
-    for a in ages:
-        history.add(a, memory=100)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_poll_policy, "_SMOOTHING", 0.0)
-        got = history.next_poll(age, call_cost=cost)
-    ahead = sorted(a for a in ages if a > age)
-    if not ahead:
-        assert got is None
-        return
-    budget = cost * len(ahead)
-    pile = lambda x: sum(x - a for a in ahead if a <= x)  # noqa: E731
-    assert got is not None
-    assert got >= ahead[0]
-    assert pile(got) == pytest.approx(budget, rel=1e-6, abs=1e-6) or (
-        got == ahead[0] and pile(got) == 0
-    )
-
-
-def _uniform_pile(low: float, high: float, x: float) -> float:
-    """Integral up to ``x`` of the distribution function of one piece."""
-    if high <= low:
-        return max(x - low, 0.0)
-    if x <= low:
-        return 0.0
-    if x >= high:
-        return x - (low + high) / 2
-    return (x - low) ** 2 / (2 * (high - low))
-
-
-def _uniform_cdf(low: float, high: float, x: float) -> float:
-    if high <= low:
-        return 1.0 if x >= low else 0.0
-    return min(max((x - low) / (high - low), 0.0), 1.0)
-
-
-@settings(max_examples=80)
-@given(
-    st.lists(st.floats(1, 1000, allow_nan=False), min_size=2, max_size=400),
-    st.floats(0, 1200, allow_nan=False),
-    st.floats(0.01, 100, allow_nan=False),
-    st.floats(0, 1),
-)
-def test_smoothed_next_poll_matches_a_brute_force_pile(
-    ages: list[float], age: float, cost: float, tail: float
+def test_the_next_poll_pays_one_call_with_the_delay_piled_up_and_censoring_counts(
+    finish: float, done: int, running: list[float], cost: float, age: float
 ) -> None:
-    """The curve's answer solves ``pile(x) = call_cost * S(age)`` over its pieces."""
-    ages.sort()
-    weights = [(1 - tail) / len(ages)] * len(ages)
-    curve = _Curve(ages, weights, tail)
-    pieces = _pieces(ages, weights)
-    assert len(pieces) <= _poll_policy._PIECES
-    assert math.fsum(w for _, _, w in pieces) == pytest.approx(1 - tail)
-    got = curve.next_poll(age, call_cost=cost)
-    done = math.fsum(w * _uniform_cdf(lo, hi, age) for lo, hi, w in pieces)
-    if 1 - tail - done <= 1e-9:
-        assert got is None or got >= age
-        return
-    assert got is not None
-    assert got >= age
-    budget = cost * (1 - done)
+    """``done`` tasks finished at ``finish``; more are in flight, seen running at ``running``.
 
-    def pile(x: float) -> float:
-        return math.fsum(
-            w * (_uniform_pile(lo, hi, x) - _uniform_pile(lo, hi, age) - (x - age) * c)
-            for lo, hi, w in pieces
-            for c in [_uniform_cdf(lo, hi, age)]
-        )
-
-    assert pile(got) == pytest.approx(budget, rel=1e-6, abs=1e-9)
+    Kaplan-Meier: the waits seen running at ``finish`` or later were at risk there, so the
+    completions weigh ``1 / (done + later)`` each and ``S = 1`` before ``finish``. The
+    delay piled up by ``x > finish`` is ``done / (done + later) * (x - finish)``; the
+    poll comes when it reaches ``call_cost * S``. Waits seen only younger change nothing.
+    """
+    age *= finish  # somewhere before the completions
+    policy = _exact(call_cost=cost)
+    _learn(policy, [finish] * done)
+    _run(policy, running)
+    later = sum(r >= finish for r in running)
+    want = finish + cost * (done + later) / done - age
+    assert policy.next_delay(age=age, polls=1, duration=5) == pytest.approx(want, rel=1e-9)
 
 
-def test_pieces_are_points_for_equal_ages_and_wider_where_ages_are_sparse() -> None:
-    assert _pieces([30.0] * 10, [0.1] * 10) == [(30.0, 30.0, 0.1)] * 10
-    ages = [100.0 + i for i in range(50)] + [300.0, 400.0]  # a cluster and two stragglers
-    widths = [hi - lo for lo, hi, _ in _pieces(ages, [1 / 52] * 52)]
-    assert max(widths[:40]) < 20  # (those closest to the stragglers widen too)
-    assert min(widths[50:]) > 100
+@settings(max_examples=40, deadline=None)
+@given(
+    ages=st.lists(st.floats(1, 1000), min_size=1, max_size=300),
+    at=st.floats(0, 1.2),
+    cost=st.floats(0.01, 50),
+    scale=st.floats(1, 20),
+)
+def test_the_rule_does_not_depend_on_the_unit_of_time(
+    ages: list[float], at: float, cost: float, scale: float
+) -> None:
+    """Ages and ``call_cost`` in minutes instead of seconds: the same schedule, in minutes.
+
+    (The piled-up delay scales as time squared, its budget ``call_cost * S`` as time:
+    a rule that integrated or smoothed wrongly would not scale.)
+    """
+    age = at * max(ages)
+    seconds, minutes = _exact(call_cost=cost * scale), _exact(call_cost=cost)
+    _learn(seconds, [a * scale for a in ages])
+    _learn(minutes, ages)
+    in_seconds = seconds.next_delay(age=age * scale, polls=1, duration=5)
+    in_minutes = minutes.next_delay(age=age, polls=1, duration=5)
+    assert in_seconds == pytest.approx(in_minutes * scale, rel=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ages=st.lists(st.floats(1, 1000), min_size=1, max_size=200),
+    costs=st.lists(st.floats(0.01, 50), min_size=2, max_size=2).map(sorted),
+)
+def test_the_first_poll_is_later_the_more_a_call_costs_and_within_the_learnt_ages(
+    ages: list[float], costs: list[float]
+) -> None:
+    """A call worth more waits for more piled-up delay; the pile starts at the earliest
+    completion (smoothed by at most half of it) and grows by one per second past the last.
+    """
+    cheap, dear = _exact(call_cost=costs[0]), _exact(call_cost=costs[1])
+    _learn(cheap, ages)
+    _learn(dear, ages)
+    first_cheap = cheap.next_delay(age=0, polls=0, duration=5)
+    first_dear = dear.next_delay(age=0, polls=0, duration=5)
+    assert first_cheap <= first_dear * (1 + 1e-9)
+    for first, cost in ((first_cheap, costs[0]), (first_dear, costs[1])):
+        assert math.isfinite(first)
+        assert min(ages) / 2 + cost <= first * (1 + 1e-9)
+        assert first <= (max(ages) * 1.5 + cost) * (1 + 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ages=st.lists(st.floats(0, 1e4), max_size=50),
+    running=st.lists(st.floats(0, 1e4), max_size=20),
+    age=st.floats(allow_nan=True, allow_infinity=True),
+    polls=st.integers(0, 100),
+)
+def test_any_history_gives_a_delay_within_the_bounds(
+    ages: list[float], running: list[float], age: float, polls: int
+) -> None:
+    policy = AdaptivePollPolicy(seed=1, min_samples=1)
+    _learn(policy, ages)
+    _run(policy, running)
+    delay = policy.next_delay(age=age, polls=polls, duration=5)
+    assert policy.min_interval <= delay <= policy.max_interval
 
 
 def test_buckets_learn_apart_and_fall_back_to_everything() -> None:
@@ -295,18 +301,25 @@ def test_impossible_observations_are_ignored(running_at: float, finished_by: flo
     assert policy.learned == 0
 
 
-def test_observed_ages_are_drawn_between_the_two_polls() -> None:
-    policy = AdaptivePollPolicy(seed=1, memory=1000)
-    rng = random.Random(2)
-    spans = [(a, a + rng.uniform(0, 30)) for a in (rng.uniform(0, 200) for _ in range(300))]
-    spans += [(0.0, 60.0)] * 300  # the first interval leans late
-    for running_at, finished_by in spans:
-        policy.observe(running_at=running_at, finished_by=finished_by, duration=None)
-    learned = [age for age, _, _ in policy._buckets[None].recent]
-    for (running_at, finished_by), age in zip(spans, learned, strict=True):
-        assert running_at <= age <= finished_by
-    first = learned[300:]
-    assert sum(first) / len(first) == pytest.approx(45, abs=3)  # E[60 * U ** (1/3)] = 45
+@pytest.mark.parametrize(
+    ("running_at", "finished_by", "low", "high"),
+    [
+        # Uniform between the polls: the pile grows as (x - 100)^2 / 60, so the poll is
+        # at 100 + sqrt(60 * 2.95) = 113.3; drawn at either poll it would be 102.95 or
+        # 132.95.
+        pytest.param(100.0, 130.0, 107, 120, id="between two polls"),
+        # Before the first poll, leaning late (F = (x / 60)^3): the pile x^4 / (4 * 60^3)
+        # reaches 2.95 at 40.0; drawn uniformly it would at sqrt(120 * 2.95) = 18.8.
+        pytest.param(0.0, 60.0, 33, 46, id="before the first poll"),
+    ],
+)
+def test_an_observed_completion_is_placed_between_the_two_polls(
+    running_at: float, finished_by: float, low: float, high: float
+) -> None:
+    policy = _exact(call_cost=2.95)
+    for _ in range(300):
+        policy.observe(running_at=running_at, finished_by=finished_by, duration=5)
+    assert low <= policy.next_delay(age=0, polls=0, duration=5) <= high
 
 
 # -- adaptive: waits in flight (censoring) ------------------------------------------------
@@ -318,48 +331,6 @@ def _run(policy: PollPolicy, ages: list[float], duration: int | None = 5) -> lis
     for key, age in zip(keys, ages, strict=True):
         policy.running(key=key, age=age, duration=duration)
     return keys
-
-
-def _masses(history: _History) -> list[tuple[float, float]]:
-    """(age, mass finished by that age) at each end of the learnt distribution's pieces."""
-    curve = history._rebuild()
-    return list(zip(curve.xs, curve.fs, strict=True))
-
-
-def test_censored_waits_move_weight_to_later_completions(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_poll_policy, "_SMOOTHING", 0.0)
-    policy = AdaptivePollPolicy(seed=1)
-    _learn(policy, [10.0, 20.0, 30.0, 40.0])
-    _run(policy, [25.0, 25.0])  # two tasks still running at 25 s: longer than that
-    # Kaplan-Meier: at risk 6, 5, 2, 1 -> survival 5/6, 4/6, 1/3, 0.
-    got = _masses(policy._buckets[5])
-    want = [(10.0, 1 / 6), (20.0, 1 / 3), (30.0, 2 / 3), (40.0, 1.0)]
-    assert got == [(a, pytest.approx(m)) for a, m in want]
-    naive = AdaptivePollPolicy(seed=1)
-    _learn(naive, [10.0, 20.0, 30.0, 40.0])
-    assert [m for _, m in _masses(naive._buckets[5])] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-
-
-@settings(max_examples=60)
-@given(
-    st.lists(st.floats(0, 500, allow_nan=False), min_size=1, max_size=40),
-    st.lists(st.floats(0, 500, allow_nan=False), max_size=40),
-)
-def test_weights_match_a_brute_force_kaplan_meier(done: list[float], running: list[float]) -> None:
-    policy = AdaptivePollPolicy(seed=1)
-    _learn(policy, done)
-    _run(policy, running)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_poll_policy, "_SMOOTHING", 0.0)
-        curve = policy._buckets[5]._rebuild()
-    survival, finished = 1.0, {}
-    for age in sorted(set(done)):
-        at_risk = sum(a >= age for a in done) + sum(a >= age for a in running)
-        dead = done.count(age)
-        finished[age] = 1 - survival * (1 - dead / at_risk)
-        survival *= 1 - dead / at_risk
-    assert dict(zip(curve.xs, curve.fs, strict=True)) == pytest.approx(finished)
-    assert curve.tail == pytest.approx(survival, abs=1e-12)
 
 
 def test_waits_in_flight_push_the_next_poll_later_until_they_end() -> None:
@@ -390,34 +361,60 @@ def test_hooks_take_unknown_keys_and_nonsense_ages_quietly() -> None:
     assert policy.in_flight == 0
 
 
-def test_a_wait_is_counted_once_at_its_latest_age_in_its_buckets() -> None:
-    policy = AdaptivePollPolicy()
+@pytest.mark.parametrize(
+    ("sightings", "ended", "poll"),
+    [
+        pytest.param([(10.0, 5)], False, 40, id="younger than the completions"),
+        pytest.param([(10.0, 5), (35.0, 5), (45.0, 5)], False, 41, id="once, at 45"),
+        pytest.param([(35.0, 5), (40.0, 5), (50.0, 10)], False, 40, id="moved to 10 s"),
+        pytest.param([(35.0, 5), (45.0, 5)], True, 40, id="ended"),
+    ],
+)
+def test_a_wait_is_counted_once_at_its_latest_age_in_its_buckets(
+    sightings: list[tuple[float, int]], ended: bool, poll: float
+) -> None:
+    """Ten tasks of 5 s videos finished at 30 s; call_cost 10: alone, they put the first
+    poll at 40 s. A wait last seen running at 30 s or later makes it 30 + 10 * 11 / 10 = 41
+    (counted twice, 42)."""
+    policy = _exact(call_cost=10)
+    _learn(policy, [30.0] * 10)
     key = object()
-    policy.running(key=key, age=10.0, duration=5)
-    policy.running(key=key, age=30.0, duration=5)
-    assert policy.in_flight == 1
-    assert policy._buckets[5].inflight[key][0] == 30.0
-    assert policy._buckets[None].inflight[key][0] == 30.0
-    policy.running(key=key, age=40.0, duration=10)  # cannot happen, but moves it
-    assert key not in policy._buckets[5].inflight
-    assert policy._buckets[10].inflight[key][0] == 40.0
-    policy.ended(key=key)
-    assert all(not history.inflight for history in policy._buckets.values())
+    for age, duration in sightings:  # (moving a wait to another duration cannot happen)
+        policy.running(key=key, age=age, duration=duration)
+    if ended:
+        policy.ended(key=key)
+    assert policy.in_flight == (0 if ended else 1)
+    # (asked once per policy: the estimate is rebuilt only after enough changes)
+    assert policy.next_delay(age=0, polls=0, duration=5) == pytest.approx(poll)
 
 
-def test_memory_does_not_grow_with_waits_that_ended() -> None:
-    policy = AdaptivePollPolicy(seed=1, memory=100)
-    for number in range(3000):
+def _churn(policy: AdaptivePollPolicy, waits: int) -> None:
+    """Waits seen running thrice, then completed and ended, in three duration buckets."""
+    for number in range(waits):
         key = object()
         for age in (45.0, 60.0, 75.0):
             policy.running(key=key, age=age, duration=number % 3)
         policy.observe(running_at=75.0, finished_by=90.0, duration=number % 3)
         policy.ended(key=key)
+
+
+def test_memory_does_not_grow_with_waits_that_ended() -> None:
+    policy = AdaptivePollPolicy(seed=1, memory=100)
+    _churn(policy, 1000)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        _churn(policy, 3000)
+        policy.next_delay(age=0, polls=0, duration=1)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
     assert policy.in_flight == 0
-    assert not policy._waits
-    assert all(not history.inflight for history in policy._buckets.values())
     assert policy.learned == 100
-    assert all(len(history.recent) <= 100 for history in policy._buckets.values())
+    # 3000 waits kept at ~100 bytes or more each would be 300 KB
+    assert grown < 60_000
 
 
 def test_the_window_grows_to_twice_the_waits_in_flight() -> None:
@@ -432,16 +429,33 @@ def test_the_window_grows_to_twice_the_waits_in_flight() -> None:
     assert policy.learned == 800  # it does not shrink back: the load may come back
 
 
-def test_the_policy_keeps_time_from_the_ages_it_is_told() -> None:
-    """The clock ticks at every call by the seconds a call takes lately."""
-    policy = AdaptivePollPolicy(seed=1)
-    keys = [object() for _ in range(20)]
+def test_the_window_keeps_time_from_the_ages_it_is_told() -> None:
+    """Once completions are forgotten, a wait counts only for the ages it went through
+    after the window started; the policy tells when that was from the ages alone.
+
+    Virtual time: every call is 0.5 s. Twenty tasks finish at 30 s, memory 10: the window
+    starts when the tenth was seen, at t = 6. Wait ``young`` was created at t = 0 (aged 6
+    then), ``old`` at t = -100 (aged 106 then). So ``young`` ran through 30 s inside the
+    window and dilutes the completions (30 + 10 * 11 / 10 = 41), ``old`` did not. A clock
+    running half as fast would leave ``young`` out (40); twice as fast, or no window at
+    all, would count ``old`` in (42).
+    """
+    policy = _exact(call_cost=10, memory=10)
+    young, old = object(), object()
     now = 0.0
-    for _ in range(30):  # 20 waits polled in turn, one every 0.5 s
-        for number, key in enumerate(keys):
-            now += 0.5
-            policy.running(key=key, age=now + number, duration=5)
-    start = policy._clock
-    for number, key in enumerate(keys):
-        policy.running(key=key, age=now + 0.5 * (number + 1) + number, duration=5)
-    assert policy._clock - start == pytest.approx(10.0, rel=0.02)
+
+    def tick() -> float:
+        nonlocal now
+        now += 0.5
+        return now
+
+    for _ in range(2):  # seen twice: the policy's clock starts
+        policy.running(key=young, age=tick(), duration=5)
+    for _ in range(20):
+        tick()
+        policy.observe(running_at=30.0, finished_by=30.0, duration=5)
+    for _ in range(150):
+        policy.running(key=young, age=tick(), duration=5)
+        policy.running(key=old, age=tick() + 100, duration=5)
+    assert (policy.learned, policy.in_flight) == (10, 2)
+    assert policy.next_delay(age=0, polls=0, duration=5) == pytest.approx(41)
