@@ -71,6 +71,7 @@ class _Entry:
         "last_running",
         "subscribers",
         "task_id",
+        "ticket",
         "tracking",
     )
 
@@ -83,8 +84,8 @@ class _Entry:
         self.gated = gated  # the fetcher passes the rate gate itself
         self.duration = duration
         self.subscribers: list[Subscription] = []
-        self.due: float | None = None  # when its next call is planned (heap items with
-        # another due time are stale)
+        self.due: float | None = None  # when its next call is planned
+        self.ticket = -1  # its place in the plan
         self.call: anyio.CancelScope | None = None  # its call in flight
         self.last_running: float | None = None  # wall time it was last seen running
         self.tracking: list[PollPolicy] | None = None  # policies told it runs
@@ -164,8 +165,12 @@ class Scheduler:
         self._max_in_flight = max_in_flight
         self._in_flight = 0
         self._entries: dict[tuple[object, str], _Entry] = {}
-        self._heap: list[tuple[float, int, _Entry]] = []
-        self._order = itertools.count()  # ties in the heap go first come, first served
+        # The plan: a heap of (due time, ticket), and the entry of each live ticket. Heap
+        # items hold no object: with a hundred thousand waits, items that did would
+        # each be walked by every full pass of the garbage collector.
+        self._heap: list[tuple[float, int]] = []
+        self._planned: dict[int, _Entry] = {}
+        self._tickets = itertools.count()  # also: equal due times go in order
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()
         self._wakeup = anyio.Event()
@@ -247,9 +252,11 @@ class Scheduler:
     # -- bookkeeping (synchronous: no await between a check and its action) ---------------
 
     def _schedule(self, entry: _Entry, due: float) -> None:
-        entry.due = due
-        heapq.heappush(self._heap, (due, next(self._order), entry))
-        if self._heap[0][2] is entry:  # earlier than what the driver sleeps for
+        self._planned.pop(entry.ticket, None)  # (its older plan, if any, is void)
+        entry.due, entry.ticket = due, next(self._tickets)
+        self._planned[entry.ticket] = entry
+        heapq.heappush(self._heap, (due, entry.ticket))
+        if self._heap[0][1] == entry.ticket:  # earlier than what the driver sleeps for
             self._wakeup.set()
 
     def _unsubscribe(self, subscription: Subscription) -> None:
@@ -264,7 +271,8 @@ class Scheduler:
         if self._entries.get(entry.key) is not entry:
             return
         del self._entries[entry.key]
-        entry.due = None  # (its heap items are stale now)
+        self._planned.pop(entry.ticket, None)
+        entry.due = None
         if entry.call is not None:
             entry.call.cancel()
         for policy in entry.tracking or ():
@@ -275,6 +283,7 @@ class Scheduler:
         entry.tracking = None
         if not self._entries:
             self._heap.clear()
+            self._planned.clear()
             self._wakeup.set()  # the driver returns
 
     def _end(self, entry: _Entry, update: Update) -> None:
@@ -307,6 +316,7 @@ class Scheduler:
                         await self._sleep(entry.due)
                     else:
                         heapq.heappop(self._heap)
+                        del self._planned[entry.ticket]
                         entry.due = None
                         entry.call = anyio.CancelScope()
                         self._in_flight += 1
@@ -324,11 +334,11 @@ class Scheduler:
                 self._driver = None
 
     def _next_due(self) -> _Entry | None:
-        """The entry whose call is due first, stale heap items dropped."""
+        """The entry whose call is due first, void heap items dropped."""
         heap = self._heap
         while heap:
-            due, _, entry = heap[0]
-            if entry.due == due and entry.call is None:
+            entry = self._planned.get(heap[0][1])
+            if entry is not None:
                 return entry
             heapq.heappop(heap)
         return None
@@ -406,9 +416,10 @@ class Scheduler:
         entry.last_running = now_wall
         told: list[PollPolicy] = []  # once per policy, even with several waiters
         for subscriber in subscribers:
-            if all(policy is not subscriber.policy for policy in told):
-                told.append(subscriber.policy)
-                self._track(entry, subscriber.policy, now_wall - subscriber.origin)
+            policy = subscriber.policy
+            if _learns_from_running(policy) and all(p is not policy for p in told):
+                told.append(policy)
+                self._track(entry, policy, now_wall - subscriber.origin)
             _send(subscriber, video)
         if entry.subscribers and self._entries.get(entry.key) is entry:
             delay = min(s.next_delay(entry.duration, now_wall) for s in entry.subscribers)
@@ -442,6 +453,11 @@ class Scheduler:
                 )
             except Exception:  # learning is a bonus: never cost the caller its video
                 logger.exception("%s.observe() failed", type(policy).__name__)
+
+
+def _learns_from_running(policy: PollPolicy) -> bool:
+    """Whether ``policy`` overrides :meth:`PollPolicy.running` (the adaptive one does)."""
+    return type(policy).running is not PollPolicy.running
 
 
 def _cancel_requested() -> bool:

@@ -188,7 +188,11 @@ class VideoTask:
         return self._context.client  # type: ignore[return-value]
 
     def _seen(self, video: Video) -> None:
-        self.latest = video
+        # An unchanged snapshot keeps the one held: the new one is freed at once, while
+        # a snapshot kept per poll would pile up for the garbage collector to walk
+        # (with a hundred thousand waits, its full passes would stall the event loop).
+        if video != self.latest:
+            self.latest = video
         if not video.is_terminal:
             self._running_seen = time.time()
 
@@ -519,9 +523,8 @@ class Outcomes:
     def _push(self, index: int, update: Update) -> None:
         if isinstance(update, Video):
             task = self._tasks[index]
-            task.latest = update  # what VideoTask._seen does, inlined: once per status call
+            task._seen(update)
             if not update.is_terminal:
-                task._running_seen = time.time()
                 return
             self._ready.append((index, (update, None)))
         else:
