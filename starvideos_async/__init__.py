@@ -13,7 +13,6 @@ Everything public is exported here; modules whose names start with ``_`` are pri
 ``starvideos_async.testing`` holds a fake StarVideos service for your tests.
 """
 
-from ._adaptive import AdaptivePollPolicy
 from ._client import AsyncStarVideos
 from ._config import DEFAULT_BASE_URL, Timeout
 from ._errors import (
@@ -41,7 +40,7 @@ from ._errors import (
 )
 from ._limits import Limiter
 from ._models import ModelSpec, ProgressCallback, TaskStatus, Video, VideoRequest
-from ._poll_policy import FixedPollPolicy, PollPolicy
+from ._poll_policy import AdaptivePollPolicy, FixedPollPolicy, PollPolicy
 from ._polling import StatusCallback, StatusFetcher
 from ._retry import RetryPolicy
 from ._task import AsCompleted, StatusStream, VideoTask

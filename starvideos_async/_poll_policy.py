@@ -1,12 +1,10 @@
-"""When to ask for a task's status next: the policy interface and the fixed interval.
-
-Two policies:
+"""When to ask for a task's status next: the policy interface and the two policies.
 
 * :meth:`PollPolicy.fixed` polls at a constant interval (the service's docs suggest
   30-60 s; tests use tiny values).
-* :meth:`PollPolicy.default` (an :class:`~._adaptive.AdaptivePollPolicy`, in
-  ``_adaptive``) learns, per client and per requested duration, when tasks finish, and
-  polls where completions are likely.
+* :meth:`PollPolicy.default` (an :class:`AdaptivePollPolicy`) learns, per client and per
+  requested duration, when tasks finish, and polls where completions are likely. What
+  it learns and how the next poll follows from it is in ``_adaptive``.
 
 A policy of your own subclasses :class:`PollPolicy` and overrides
 :meth:`~PollPolicy.next_delay`; a learning one also :meth:`~PollPolicy.observe`,
@@ -16,17 +14,16 @@ A policy of your own subclasses :class:`PollPolicy` and overrides
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
+from ._adaptive import DECAY, History
 from ._errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from ._adaptive import AdaptivePollPolicy
-
-__all__ = ["FixedPollPolicy", "PollPolicy"]
+__all__ = ["AdaptivePollPolicy", "FixedPollPolicy", "PollPolicy"]
 
 
 class PollPolicy:
@@ -97,8 +94,6 @@ class PollPolicy:
         seed: int | None = None,
     ) -> AdaptivePollPolicy:
         """A learning policy; see :class:`AdaptivePollPolicy` for the arguments."""
-        from ._adaptive import AdaptivePollPolicy  # (it builds on this module)
-
         return AdaptivePollPolicy(
             first_poll=first_poll,
             min_interval=min_interval,
@@ -140,3 +135,174 @@ class FixedPollPolicy(PollPolicy):
     def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
         """Always :attr:`seconds`."""
         return float(self.seconds)
+
+
+class AdaptivePollPolicy(PollPolicy):
+    """Polls densely where this client has seen tasks finish, sparsely elsewhere.
+
+    See the module docstring for the rule. Learning is online, from this client's own
+    completions and waits in flight (the scheduler reports them through
+    :meth:`running` and :meth:`ended`), per requested duration (with all durations
+    together as a fallback), over the last ``memory`` completions, so it follows the
+    service when it speeds up or slows down.
+
+    Args:
+        first_poll: Age of the first poll before anything has been learned, seconds.
+        min_interval: The shortest delay between two polls of one task.
+        max_interval: The longest delay between two polls of one task.
+        call_cost: Seconds of detection delay (per task) one status call is worth:
+            higher means fewer calls and later detection.
+        jitter: Relative spread applied to every delay (0.1 = ±10 %).
+        seed: Seed of the random generator (jitter, learning), for simulations.
+        memory: Completions remembered per duration bucket (more when many waits
+            overlap: twice the most in flight at once).
+        min_samples: Completions needed before a bucket's history is trusted.
+    """
+
+    def __init__(
+        self,
+        *,
+        first_poll: float = 45.0,
+        min_interval: float = 5.0,
+        max_interval: float = 60.0,
+        call_cost: float = 2.95,
+        jitter: float = 0.1,
+        seed: int | None = None,
+        memory: int = 512,
+        min_samples: int = 8,
+    ) -> None:
+        for name, value in (
+            ("first_poll", first_poll),
+            ("min_interval", min_interval),
+            ("max_interval", max_interval),
+            ("call_cost", call_cost),
+        ):
+            if not _is_positive(value):
+                raise ConfigurationError(name, value, "a positive number of seconds")
+        if not min_interval <= max_interval:
+            raise ConfigurationError("max_interval", max_interval, ">= min_interval")
+        if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
+            raise ConfigurationError("jitter", jitter, "a share in [0, 1)")
+        for name, count in (("memory", memory), ("min_samples", min_samples)):
+            if type(count) is not int or count < 1:
+                raise ConfigurationError(name, count, "an int >= 1")
+        self.first_poll = float(first_poll)
+        self.min_interval = float(min_interval)
+        self.max_interval = float(max_interval)
+        self.call_cost = float(call_cost)
+        self.jitter = float(jitter)
+        self.seed = seed
+        self.memory = memory
+        self.min_samples = min_samples
+        self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+        self._buckets: dict[int | None, History] = {}
+        # Waits in flight: key -> (duration, age last seen running, call number then).
+        self._waits: dict[Hashable, tuple[int | None, float, int]] = {}
+        # The policy's own clock (see the module docstring): it ticks at every call of
+        # running() and observe() by the seconds a call takes lately, measured by the
+        # waits themselves (age gained between two sightings / calls in between).
+        self._calls = 0
+        self._clock = -math.inf  # until a wait was seen running twice
+        self._seconds = 0.0  # decaying sums: seconds and calls between two sightings
+        self._ticks = 0.0
+
+    def _tick(self) -> float:
+        self._calls += 1
+        if self._ticks > 0:
+            self._clock += self._seconds / self._ticks
+        return self._clock
+
+    def __repr__(self) -> str:
+        overall = self._buckets.get(None)
+        return (
+            f"<AdaptivePollPolicy first_poll={self.first_poll:g} min={self.min_interval:g} "
+            f"max={self.max_interval:g} call_cost={self.call_cost:g} "
+            f"learned={len(overall.recent) if overall else 0} in_flight={len(self._waits)}>"
+        )
+
+    @property
+    def learned(self) -> int:
+        """Completions remembered (all durations together)."""
+        overall = self._buckets.get(None)
+        return len(overall.recent) if overall is not None else 0
+
+    @property
+    def in_flight(self) -> int:
+        """Waits seen running and not ended yet (all durations together)."""
+        return len(self._waits)
+
+    def _bucket(self, duration: int | None) -> History:
+        history = self._buckets.get(duration)
+        if history is None:
+            history = self._buckets[duration] = History()
+        return history
+
+    def observe(self, *, running_at: float, finished_by: float, duration: int | None) -> None:
+        """Remember one completion, in its duration bucket and overall.
+
+        The exact age is unknown, only that it lies between the two polls: a point is
+        drawn in between: uniformly, except in the first interval (from creation to the
+        first poll), where it leans late (density growing as the square of the age),
+        since durations that are mostly minutes thin out towards zero.
+        """
+        if not 0 <= running_at <= finished_by < math.inf:
+            return
+        u = self._rng.random()
+        if running_at == 0:
+            u **= 1 / 3
+        age = running_at + (finished_by - running_at) * u
+        now = self._tick()
+        for bucket in {duration, None}:
+            self._bucket(bucket).add(age, self.memory, now - finished_by, now)
+
+    def running(self, *, key: Hashable, age: float, duration: int | None) -> None:
+        """Count the wait ``key`` as censored at ``age`` until it ends (see the module)."""
+        if not 0 <= age < math.inf:
+            return
+        now = self._tick()
+        wait = self._waits.get(key)
+        if wait is not None:
+            if wait[0] != duration:  # cannot happen with the SDK's scheduler
+                self.ended(key=key)
+            elif age > wait[1]:  # the seconds this many calls took
+                self._seconds = self._seconds * DECAY + (age - wait[1])
+                self._ticks = self._ticks * DECAY + (self._calls - wait[2])
+                if now == -math.inf:
+                    now = self._clock = 0.0  # the clock starts
+        self._waits[key] = (duration, age, self._calls)
+        seen = (age, now - age)  # the age, and the task's creation on the clock
+        for bucket in {duration, None}:
+            history = self._bucket(bucket)
+            history.inflight[key] = seen
+            history.changed()
+
+    def ended(self, *, key: Hashable) -> None:
+        """Stop counting the wait ``key`` (nothing happens for a key never seen)."""
+        wait = self._waits.pop(key, None)
+        if wait is None:
+            return
+        for bucket in {wait[0], None}:
+            history = self._buckets.get(bucket)
+            if history is not None and history.inflight.pop(key, None) is not None:
+                history.changed()
+
+    def _history(self, duration: int | None) -> History | None:
+        for bucket in (duration, None):
+            history = self._buckets.get(bucket)
+            if history is not None and len(history.recent) >= self.min_samples:
+                return history
+        return None
+
+    def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
+        """See the class docstring."""
+        age = max(age, 0.0) if age == age else 0.0  # NaN (a broken clock) counts as 0
+        history = self._history(duration)
+        target = None if history is None else history.next_poll(age, self.call_cost)
+        if target is not None:
+            delay = target - age
+        elif history is None and polls == 0 and age < self.first_poll:
+            delay = self.first_poll - age
+        else:  # nothing learnt yet, or older than every task seen: a quarter of the age
+            delay = age * 0.25
+        delay *= 1.0 + self.jitter * (2.0 * self._rng.random() - 1.0)
+        return min(max(delay, self.min_interval), self.max_interval)
