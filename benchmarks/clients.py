@@ -364,11 +364,14 @@ async def scale(spec: dict[str, Any]) -> dict[str, Any]:
 
         cpu0, wall0 = cpu_seconds(), time.perf_counter()
         sampler = asyncio.ensure_future(sample())
+        lateness: list[float] = []
+        probe = asyncio.ensure_future(loop_probe(lateness))
         try:
             tasks = [client.task(task_id) for task_id in ids]
             videos = await client.wait_all(tasks)
         finally:
             sampler.cancel()
+            probe.cancel()
         wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
         starts_in_window = max_in_window(list(starts), 1.0)
         status_calls = getattr(client._scheduler, "status_calls", 0)
@@ -382,7 +385,30 @@ async def scale(spec: dict[str, Any]) -> dict[str, Any]:
         "completed": completed,
         "sdk_status_calls": status_calls,
         "max_starts_in_1s": starts_in_window,
+        "probe_late_p99": percentile_of(lateness, 0.99),
+        "probe_late_max": max(lateness, default=0.0),
+        "probe_samples": len(lateness),
     }
+
+
+async def loop_probe(lateness: list[float], period: float = 0.001) -> None:
+    """A task that asks to wake every ``period``: how late each wake-up comes.
+
+    What a web backend's other requests feel: a wake-up is late by as long as the event
+    loop was busy with something else (here: 100,000 waits).
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(period)
+        lateness.append(loop.time() - asked - period)
+
+
+def percentile_of(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def paced_aiohttp(spec: dict[str, Any]) -> dict[str, Any]:

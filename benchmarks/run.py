@@ -497,7 +497,9 @@ def scale_at(args: argparse.Namespace, rate: int | None) -> dict[str, Any]:
     log(
         f"scale, {cap}: {result['completed']:,}/{n:,} completed in {result['wall']:.1f} s, "
         f"{calls:,} status calls, {result['cpu_us_per_call']:.0f} us CPU/call, "
-        f"{result['rss_per_task']:.0f} B RSS/task, max {peak_window} status calls in 1 s"
+        f"{result['rss_per_task']:.0f} B RSS/task, max {peak_window} status calls in 1 s, "
+        f"loop probe late p99 {result.get('probe_late_p99', 0) * 1000:.1f} ms, "
+        f"max {result.get('probe_late_max', 0) * 1000:.1f} ms"
     )
     return result
 
@@ -589,6 +591,11 @@ def scale_table(
         row(
             "raw loop: most calls started in any 1 s",
             lambda r: f"{r['paced']['max_starts_in_1s']:,}",
+        ),
+        row(
+            "event loop: a 1 ms probe's lateness, p99 / max",
+            lambda r: f"{r.get('probe_late_p99', 0) * 1000:.1f} / "
+            f"{r.get('probe_late_max', 0) * 1000:.1f} ms",
         ),
         row("fake CPU share", lambda r: f"{r['fake_share']:.0%}"),
     ]

@@ -1,7 +1,7 @@
 """Limits on how hard one client presses on the service.
 
 * :class:`Limiter`: what every API request holds while it is on the wire (one slot per
-  request). The default is an :class:`anyio.Semaphore`; anything with ``async with``
+  request). The default is an :class:`asyncio.Semaphore`; anything with ``async with``
   semantics fits, e.g. a limiter shared between processes.
 * :class:`RateGate`: no window of one second sees more than ``rate`` status calls, and a
   429 pauses every status call of the client at once.
@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from types import TracebackType
 from typing import Final, Protocol, runtime_checkable
-
-import anyio
 
 __all__ = ["Limiter", "RateGate", "default_limiter"]
 
@@ -36,10 +35,11 @@ class Limiter(Protocol):
 def default_limiter(slots: int) -> Limiter:
     """``slots`` requests in flight at once, first come first served.
 
-    An :class:`anyio.Semaphore` (not a ``CapacityLimiter``: a slot is not tied to the
-    task that took it), entered without a turn of the event loop when a slot is free.
+    An :class:`asyncio.Semaphore`: the SDK runs on asyncio (aiohttp), and every request
+    enters it, so the cheapest fair one (a free slot is taken without a turn of the
+    event loop; a slot is not tied to the task that took it).
     """
-    return anyio.Semaphore(slots, max_value=slots, fast_acquire=True)
+    return asyncio.Semaphore(slots)
 
 
 class RateGate:
@@ -68,22 +68,24 @@ class RateGate:
         self._spacing = (1 + self.SLACK) / rate if rate is not None else 0.0
         self._next = -math.inf  # the earliest time of the next pass
         self._paused_until = -math.inf
-        self._queue = anyio.Lock()  # callers wait for their turn in arrival order
+        self._queue = asyncio.Lock()  # callers wait for their turn in arrival order
 
     def __repr__(self) -> str:
         return f"<RateGate rate={self.rate}>"
 
     def pause(self, seconds: float) -> None:
         """Hold every pass until ``seconds`` from now (a 429 asked for it)."""
-        self._paused_until = max(self._paused_until, anyio.current_time() + seconds)
+        self._paused_until = max(self._paused_until, _now() + seconds)
 
     def delay(self) -> float:
         """Seconds until the next pass may happen (0: now)."""
-        return max(self._next, self._paused_until) - anyio.current_time()
+        return max(self._next, self._paused_until) - _now()
 
     def try_pass(self) -> bool:
         """Take a pass now if one is free; ``False`` when the cap or a pause says no."""
-        now = anyio.current_time()
+        if self.rate is None and self._paused_until == -math.inf:
+            return True  # no cap, never paused: nothing to check
+        now = _now()
         if max(self._next, self._paused_until) > now:
             return False
         self._next = now + self._spacing
@@ -93,9 +95,14 @@ class RateGate:
         """Return once a pass may be free (takes none); callers queue in arrival order."""
         async with self._queue:
             while (delay := self.delay()) > 0:  # noqa: ASYNC110 - a clock, no event
-                await anyio.sleep(delay)
+                await asyncio.sleep(delay)
 
     async def wait(self) -> None:
         """Queue for a pass and take it."""
         while not self.try_pass():
             await self.ready()
+
+
+def _now() -> float:
+    """The event loop's clock: the one its sleeps and timers follow."""
+    return asyncio.get_running_loop().time()

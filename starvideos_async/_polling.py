@@ -6,9 +6,12 @@ How it works:
   id), with the :class:`Subscription` of each waiter. Waiters on the same task share the
   entry, hence one status call per due time, and every one of them gets its answer.
 * Entries wait in a heap by due time. One driver task sleeps until the earliest one is
-  due (one timer), then starts each due call as a task of its own in the driver's task
-  group, at most ``max_in_flight`` at once. A call's answer goes to every subscriber;
-  the entry is then due again when the most eager subscriber's policy says.
+  due (one timer), then starts each due call as an asyncio task of its own, owned by the
+  scheduler, at most ``max_in_flight`` at once. A call's answer goes to every
+  subscriber; the entry is then due again when the most eager subscriber's policy says.
+  (Plain asyncio tasks, not an anyio task group: the SDK runs on asyncio through
+  aiohttp, and a task group's spawn and cancel scope cost a third of a status call's
+  CPU.)
 * Status calls pass the client's rate gate: the client's own status call
   (``retrieve``) passes it right before it is sent, and retries by itself; a custom
   fetcher passes it here, and its errors are retried here by the same retry helper.
@@ -22,22 +25,21 @@ Lifetimes, which is where the races hide:
 * Whatever goes wrong in the driver or in delivering an answer (a policy that raises, a
   bug) ends the waits concerned with that error rather than leaving them hanging.
 * :meth:`Scheduler.aclose` ends every wait with :class:`ClientClosedError`, then
-  cancels and awaits the drivers.
+  cancels and awaits the driver and the calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
 import math
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Final
-
-import anyio
 
 from . import _retry
 from ._errors import ClientClosedError
@@ -86,7 +88,7 @@ class _Entry:
         self.subscribers: list[Subscription] = []
         self.due: float | None = None  # when its next call is planned
         self.ticket = -1  # its place in the plan
-        self.call: anyio.CancelScope | None = None  # its call in flight
+        self.call: asyncio.Task[None] | None = None  # its call in flight
         self.last_running: float | None = None  # wall time it was last seen running
         self.tracking: list[PollPolicy] | None = None  # policies told it runs
 
@@ -172,8 +174,8 @@ class Scheduler:
         self._planned: dict[int, _Entry] = {}
         self._tickets = itertools.count()  # also: equal due times go in order
         self._driver: asyncio.Task[None] | None = None
-        self._drivers: set[asyncio.Task[None]] = set()
-        self._wakeup = anyio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()  # the drivers and the calls
+        self._wakeup: asyncio.Future[None] | None = None  # the driver's sleep
         self._closed = False
         #: Status calls started (fetcher invocations), for benchmarks.
         self.status_calls = 0
@@ -229,7 +231,7 @@ class Scheduler:
             entry = self._entries[key] = _Entry(key, fetcher, gated, duration)
         subscription.entry = entry
         entry.subscribers.append(subscription)
-        due = anyio.current_time() + delay
+        due = asyncio.get_running_loop().time() + delay
         if entry.call is None and (entry.due is None or due < entry.due):
             self._schedule(entry, due)
         if self._driver is None or self._driver.done():
@@ -243,11 +245,11 @@ class Scheduler:
         for entry in list(self._entries.values()):
             self._end(entry, error)
         loop = asyncio.get_running_loop()
-        drivers = [task for task in self._drivers if task.get_loop() is loop]
-        for task in drivers:
+        tasks = [task for task in self._tasks if task.get_loop() is loop]
+        for task in tasks:
             task.cancel()
-        if drivers:
-            await asyncio.gather(*drivers, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- bookkeeping (synchronous: no await between a check and its action) ---------------
 
@@ -257,7 +259,12 @@ class Scheduler:
         self._planned[entry.ticket] = entry
         heapq.heappush(self._heap, (due, entry.ticket))
         if self._heap[0][1] == entry.ticket:  # earlier than what the driver sleeps for
-            self._wakeup.set()
+            self._wake()
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         entry, subscription.entry = subscription.entry, None
@@ -284,7 +291,7 @@ class Scheduler:
         if not self._entries:
             self._heap.clear()
             self._planned.clear()
-            self._wakeup.set()  # the driver returns
+            self._wake()  # the driver returns
 
     def _end(self, entry: _Entry, update: Update) -> None:
         """Drop ``entry`` and give every subscriber its last update."""
@@ -298,38 +305,37 @@ class Scheduler:
     # -- the driver and the calls -------------------------------------------------------
 
     def _start_driver(self) -> None:
-        driver = asyncio.get_running_loop().create_task(
-            self._run(), name="starvideos-async scheduler"
-        )
-        self._driver = driver
-        self._drivers.add(driver)
-        driver.add_done_callback(self._drivers.discard)
+        self._driver = self._start(self._run(), "starvideos-async scheduler")
+
+    def _start(self, coroutine: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
+        """A task owned by the scheduler: kept until it ends, cancelled by aclose()."""
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            async with anyio.create_task_group() as calls:
-                while self._entries:
-                    entry = self._next_due()
-                    if self._in_flight >= self._max_in_flight or entry is None:
-                        await self._sleep(math.inf)
-                    elif entry.due is not None and entry.due > anyio.current_time():
-                        await self._sleep(entry.due)
-                    else:
-                        heapq.heappop(self._heap)
-                        del self._planned[entry.ticket]
-                        entry.due = None
-                        entry.call = anyio.CancelScope()
-                        self._in_flight += 1
-                        calls.start_soon(self._call, entry, entry.call)
-                # Nobody waits any more: a new subscriber starts a new driver (the calls
-                # left, all cancelled, end within a turn of the loop).
-                if self._driver is asyncio.current_task():
-                    self._driver = None
+            while self._entries:
+                entry = self._next_due()
+                if self._in_flight >= self._max_in_flight or entry is None:
+                    await self._sleep(loop, math.inf)
+                elif entry.due is not None and entry.due > loop.time():
+                    await self._sleep(loop, entry.due)
+                else:
+                    heapq.heappop(self._heap)
+                    del self._planned[entry.ticket]
+                    entry.due = None
+                    self._in_flight += 1
+                    entry.call = self._start(self._call(entry), "starvideos-async status call")
+                    entry.call.add_done_callback(functools.partial(self._call_ended, entry))
         except Exception as exc:  # a bug: end the waits with it rather than hang them
             logger.exception("the status scheduler failed; ending every wait")
             for entry in list(self._entries.values()):
                 self._end(entry, exc)
         finally:
+            # (nobody waits any more, or aclose(): a new subscriber starts a new driver)
             if self._driver is asyncio.current_task():
                 self._driver = None
 
@@ -343,30 +349,32 @@ class Scheduler:
             heapq.heappop(heap)
         return None
 
-    async def _sleep(self, until: float) -> None:
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
         """Sleep until ``until`` (loop time), or until something changes."""
-        self._wakeup = anyio.Event()
-        with anyio.move_on_after(until - anyio.current_time()):
-            await self._wakeup.wait()
-
-    async def _call(self, entry: _Entry, scope: anyio.CancelScope) -> None:
-        """Make one status call for ``entry`` and deliver its answer."""
-        outcome: Update | None = None
+        wakeup = self._wakeup = loop.create_future()
+        timer = loop.call_at(until, _resolve, wakeup) if until < math.inf else None
         try:
-            with scope:
-                for subscriber in entry.subscribers:
-                    subscriber.polls += 1
-                self.status_calls += 1
-                try:
-                    outcome = await self._fetch(entry)
-                except Exception as exc:
-                    outcome = exc
-        finally:  # (also when the driver itself is cancelled)
-            entry.call = None
-            self._in_flight -= 1
-            self._wakeup.set()
-        if outcome is None or self._entries.get(entry.key) is not entry:
-            return  # cancelled: nobody waits for it any more
+            await wakeup
+        finally:
+            self._wakeup = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _call(self, entry: _Entry) -> None:
+        """Make one status call for ``entry`` and deliver its answer.
+
+        Cancelled (by :meth:`_drop`) when nobody waits for it any more.
+        """
+        for subscriber in entry.subscribers:
+            subscriber.polls += 1
+        self.status_calls += 1
+        try:
+            outcome: Update = await self._fetch(entry)
+        except Exception as exc:
+            outcome = exc
+        self._call_ended(entry, asyncio.current_task())
+        if self._entries.get(entry.key) is not entry:
+            return  # nobody waits for it any more
         try:
             if isinstance(outcome, Video):
                 self._deliver(entry, outcome)
@@ -374,6 +382,17 @@ class Scheduler:
                 self._end(entry, outcome)
         except Exception as exc:  # a policy raised: end these waits with its error
             self._end(entry, exc)
+
+    def _call_ended(self, entry: _Entry, call: object) -> None:
+        """Free the place of ``entry``'s call ``call`` (once).
+
+        Also the call's done-callback: a task cancelled before its first step never runs
+        its coroutine.
+        """
+        if entry.call is call and call is not None:
+            entry.call = None
+            self._in_flight -= 1
+            self._wake()
 
     async def _fetch(self, entry: _Entry) -> Video:
         if entry.gated:  # the client's own status call: gate and retries inside
@@ -423,7 +442,7 @@ class Scheduler:
             _send(subscriber, video)
         if entry.subscribers and self._entries.get(entry.key) is entry:
             delay = min(s.next_delay(entry.duration, now_wall) for s in entry.subscribers)
-            self._schedule(entry, anyio.current_time() + delay)
+            self._schedule(entry, asyncio.get_running_loop().time() + delay)
 
     def _track(self, entry: _Entry, policy: PollPolicy, age: float) -> None:
         """Tell a learning policy the task still runs (it learns from unfinished tasks)."""
@@ -472,6 +491,11 @@ def _checked(answer: object) -> Video:
     if not isinstance(answer, Video):
         raise TypeError(f"the status fetcher returned {type(answer).__name__}, not a Video")
     return answer
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _send(subscriber: Subscription, update: Update) -> None:
