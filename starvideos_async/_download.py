@@ -41,7 +41,6 @@ from ._errors import (
     BODY_KEPT,
     APIConnectionError,
     APITimeoutError,
-    InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
     RequestInfo,
@@ -51,7 +50,7 @@ from ._errors import (
 )
 from ._files import PartFile, resolve_destination
 from ._http import HTTPTransport, translate_errors
-from ._models import ProgressCallback, Video
+from ._models import ProgressCallback, Video, check_timeout
 from ._version import __version__
 
 __all__ = ["checked_url", "download"]
@@ -92,10 +91,7 @@ async def download(
         on_progress: Called with ``(bytes_done, bytes_total_or_None)``.
         timeout: Seconds for the whole transfer, or ``None``.
     """
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
-    ):
-        raise InvalidRequestError("timeout", timeout, "a positive number of seconds or None")
+    check_timeout(timeout)
     url = checked_url(video)
 
     def prepare() -> Path:

@@ -16,7 +16,15 @@ from yarl import URL
 
 from ._errors import InvalidRequestError
 
-__all__ = ["MODELS", "ModelSpec", "ProgressCallback", "TaskStatus", "Video", "VideoRequest"]
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "ProgressCallback",
+    "TaskStatus",
+    "Video",
+    "VideoRequest",
+    "check_timeout",
+]
 
 #: Called with ``(bytes_done, bytes_total_or_None)`` as a download progresses.
 ProgressCallback = Callable[[int, "int | None"], "Awaitable[object] | object"]
@@ -79,6 +87,16 @@ MODELS: Mapping[str, ModelSpec] = {
         max_images=2,
     ),
 }
+
+
+def check_timeout(timeout: float | None) -> None:
+    """A ``timeout=`` argument (of a wait, a download, a batch): positive seconds or None."""
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout < math.inf  # also refuses NaN
+    ):
+        raise InvalidRequestError("timeout", timeout, "a positive number of seconds or None")
 
 
 def _check_prompt(prompt: object) -> None:

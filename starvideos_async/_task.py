@@ -27,8 +27,8 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from ._errors import InvalidRequestError, TaskFailedError, TaskTimeoutError
-from ._models import ProgressCallback, TaskStatus, Video, VideoRequest
+from ._errors import TaskFailedError, TaskTimeoutError
+from ._models import ProgressCallback, TaskStatus, Video, VideoRequest, check_timeout
 from ._poll_policy import PollPolicy
 from ._polling import Scheduler, Sink, StatusCallback, StatusFetcher, Subscription, Update
 
@@ -104,15 +104,6 @@ class TaskContext:
 
 #: A queued update: a snapshot, or an error with the traceback it was raised with.
 _Item = tuple[Update, TracebackType | None]
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not timeout > 0  # also refuses NaN
-    ):
-        raise InvalidRequestError("timeout", timeout, "a positive number of seconds or None")
 
 
 def _close_soon(
@@ -270,7 +261,7 @@ class VideoTask:
                 :class:`NotFoundError` when the service forgot the id.
             ClientClosedError: The client was closed during the wait.
         """
-        _check_timeout(timeout)
+        check_timeout(timeout)
         final: Video | None = None
         stream = StatusStream(self, poll_policy, status_fetcher)
         try:

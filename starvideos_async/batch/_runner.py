@@ -30,7 +30,7 @@ from starvideos_async._errors import (
     TaskFailedError,
 )
 from starvideos_async._files import remove_partial_files
-from starvideos_async._models import TaskStatus, Video, VideoRequest
+from starvideos_async._models import TaskStatus, Video, VideoRequest, check_timeout
 from starvideos_async._poll_policy import PollPolicy
 from starvideos_async._serde import request_body
 from starvideos_async._task import VideoTask
@@ -616,12 +616,7 @@ def run_batch(
     downloads = client.max_concurrency if max_downloads is None else max_downloads
     if poll_policy is not None and not isinstance(poll_policy, PollPolicy):
         raise InvalidRequestError("poll_policy", poll_policy, "a PollPolicy or None")
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, (int, float))
-        or not 0 < timeout < math.inf
-    ):
-        raise InvalidRequestError("timeout", timeout, "a positive number of seconds or None")
+    check_timeout(timeout)
     return BatchRun(
         client,
         items,
