@@ -95,7 +95,9 @@ class RateGate:
         """Return once a pass may be free (takes none); callers queue in arrival order."""
         async with self._queue:
             while (delay := self.delay()) > 0:  # noqa: ASYNC110 - a clock, no event
-                await asyncio.sleep(delay)
+                # (at least a millisecond: uvloop's clock counts whole milliseconds and
+                # its timers may fire a little early, which would spin on tiny sleeps)
+                await asyncio.sleep(max(delay, 0.001))
 
     async def wait(self) -> None:
         """Queue for a pass and take it."""

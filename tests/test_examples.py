@@ -426,7 +426,8 @@ async def test_custom_status_fetcher_program_waits_through_a_recorder_process(
     db = str(tmp_path / "statuses.sqlite3")
     recorder = asyncio.create_task(main(["recorder", "--db", db, *FAST]))
     try:
-        assert await main(["wait", "--db", db, *FAST, "a lighthouse"]) == 0
+        with anyio.fail_after(60):  # (a hang would say nothing: a failure names it)
+            assert await main(["wait", "--db", db, *FAST, "a lighthouse"]) == 0
     finally:
         recorder.cancel()
         with pytest.raises(asyncio.CancelledError):
