@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Final, NoReturn, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -189,17 +191,13 @@ class HTTPTransport:
             if session is not None:
                 await session.close()
 
-    async def check_loop(self) -> None:
-        """Bind to the running loop on first use; refuse any other loop after that.
+    async def refuse_other_loop(self, loop: asyncio.AbstractEventLoop) -> NoReturn:
+        """Raise :class:`WrongEventLoopError`: the client runs on another loop.
 
-        When the first loop is gone (an ``asyncio.run()`` ended), its sessions can only
-        be closed, so they are, to leave no unclosed session behind.
+        When its own loop is gone (an ``asyncio.run()`` ended), its sessions can only be
+        closed, so they are, to leave no unclosed session behind.
         """
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        if loop is self._loop:
-            return
+        assert self._loop is not None  # noqa: S101 - bound by the first request
         if self._loop.is_closed() and self._owns_session:
             sessions, self._session, self._files = (self._session, self._files), None, None
             for session in sessions:
@@ -242,16 +240,15 @@ class HTTPTransport:
             abandoned: Asked right before each attempt is sent; ``True`` raises
                 :class:`Abandoned` instead of sending.
         """
-        await self.check_loop()
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop  # the sessions' connections belong to it
+        elif loop is not self._loop:
+            await self.refuse_other_loop(loop)
         info = RequestInfo(method, path, task_id)
         payload = None if body is None else json.dumps(body, ensure_ascii=False).encode()
-
-        async def attempt() -> T:
-            answer = await self._attempt(info, payload, gate, abandoned)
-            return _parse(answer.body, parse, info)
-
         return await _retry.retrying(
-            attempt,
+            functools.partial(self._attempt, info, payload, parse, gate, abandoned),
             policy=self.retry,
             method=method,
             what=f"{method} {path}",
@@ -263,10 +260,11 @@ class HTTPTransport:
         self,
         info: RequestInfo,
         payload: bytes | None,
+        parse: Callable[[object], T],
         gate: RateGate | None,
         abandoned: Callable[[], bool] | None,
-    ) -> Answer:
-        """One attempt: a limiter slot, the gate, the exchange; an error status raised."""
+    ) -> T:
+        """One attempt: a limiter slot, the gate, the exchange, the status, the parse."""
         while True:
             async with self.limiter:
                 # Checked holding the slot, right before sending: the client may have
@@ -289,7 +287,7 @@ class HTTPTransport:
                 info,
                 retry_after=_retry.parse_retry_after(answer.headers),
             )
-        return answer
+        return _parse(answer.body, parse, info)
 
     async def send_once(
         self, session: aiohttp.ClientSession, info: RequestInfo, payload: bytes | None
@@ -307,19 +305,19 @@ class HTTPTransport:
                 timeout=self._client_timeout,
                 allow_redirects=False,
             )
-            async with response:
+            try:
                 if response.status < 300:
                     await self._read_body(response, info, received)
                     body = b"".join(received)
                 else:  # an error page only feeds the message: keep its start
                     body = await _read_start(response, BODY_KEPT)
-        logger.debug(
-            "%s %s -> %d in %.1f ms",
-            info.method,
-            info.path,
-            response.status,
-            (time.perf_counter() - started) * 1000,
-        )
+            finally:
+                response.release()
+        if logger.isEnabledFor(logging.DEBUG):
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.debug(
+                "%s %s -> %d in %.1f ms", info.method, info.path, response.status, elapsed
+            )
         return Answer(response.status, response.headers, body)
 
     async def _read_body(
@@ -338,7 +336,7 @@ class HTTPTransport:
                 f"response body of {length} bytes exceeds the {cap}-byte limit", request=info
             )
         size = 0
-        async for chunk in response.content.iter_any():
+        while chunk := await response.content.readany():
             size += len(chunk)
             if size > cap:
                 response.close()
@@ -358,13 +356,14 @@ async def _read_start(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@contextlib.contextmanager
 def translate_errors(
     info: RequestInfo,
     session: aiohttp.ClientSession | None = None,
     received: list[bytes] | None = None,
-) -> Iterator[None]:
+) -> _Translating:
     """THE map of aiohttp and timeout exceptions to the SDK's, chained to a scrubbed cause.
+
+    Use as ``with translate_errors(info): ...`` around what talks to aiohttp.
 
     Args:
         info: The request, for the error's message and attributes.
@@ -373,32 +372,52 @@ def translate_errors(
         received: What arrived of a 2xx answer: a create's answer cut short after
             naming its task puts that id in the error (the task exists).
     """
-    try:
-        yield
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        if info.task_id is None and received:
-            named = task_id_in(b"".join(received).decode("utf-8", "replace"))
-            info = RequestInfo(info.method, info.path, named)
-        detail = str(exc) or type(exc).__name__
-        cause = _scrubbed(exc)
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            raise APITimeoutError(
-                f"timed out connecting: {detail}", request=info, request_sent=False
-            ) from cause
-        if isinstance(exc, asyncio.TimeoutError):  # sock_read and total timeouts too
-            raise APITimeoutError(
-                f"timed out waiting for the response: {detail}", request=info
-            ) from cause
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            raise APIConnectionError(
-                f"could not connect: {detail}", request=info, request_sent=False
-            ) from cause
-        raise APIConnectionError(f"connection failed: {detail}", request=info) from cause
-    except RuntimeError as exc:
-        if session is None or not session.closed:
-            raise
-        # closed by aclose() while this request was on its way out
-        raise ClientClosedError("this StarVideos client is closed") from _scrubbed(exc)
+    return _Translating(info, session, received)
+
+
+class _Translating:
+    """The context manager of :func:`translate_errors` (one object per request)."""
+
+    __slots__ = ("info", "received", "session")
+
+    def __init__(
+        self,
+        info: RequestInfo,
+        session: aiohttp.ClientSession | None,
+        received: list[bytes] | None,
+    ) -> None:
+        self.info, self.session, self.received = info, session, received
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
+            raise _translated(exc, self.info, self.received) from _scrubbed(exc)
+        if isinstance(exc, RuntimeError) and self.session is not None and self.session.closed:
+            # closed by aclose() while this request was on its way out
+            raise ClientClosedError("this StarVideos client is closed") from _scrubbed(exc)
+
+
+def _translated(
+    exc: BaseException, info: RequestInfo, received: list[bytes] | None
+) -> APIConnectionError:
+    if info.task_id is None and received:
+        named = task_id_in(b"".join(received).decode("utf-8", "replace"))
+        info = RequestInfo(info.method, info.path, named)
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(f"timed out connecting: {detail}", request=info, request_sent=False)
+    if isinstance(exc, asyncio.TimeoutError):  # sock_read and total timeouts too
+        return APITimeoutError(f"timed out waiting for the response: {detail}", request=info)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(f"could not connect: {detail}", request=info, request_sent=False)
+    return APIConnectionError(f"connection failed: {detail}", request=info)
 
 
 def _scrubbed(exc: BaseException) -> BaseException:
@@ -433,12 +452,11 @@ def _parse(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
     A create's broken answer that names its task in full puts that id in the error
     (:func:`~._serde.task_id_in`): the task exists.
     """
-    text = raw[:BODY_KEPT].decode("utf-8", "replace")
     error: Exception
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
-        what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(text)!r}"
+        what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(_text(raw))!r}"
         reason, error = f"expected a JSON object, got {what}", exc
     else:
         try:
@@ -448,4 +466,9 @@ def _parse(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
             reason, error = f"unexpected response: {detail}", exc
     if info.task_id is None:
         info = RequestInfo(info.method, info.path, task_id_in(raw.decode("utf-8", "replace")))
-    raise MalformedResponseError(reason, request=info, body=text) from error
+    raise MalformedResponseError(reason, request=info, body=_text(raw)) from error
+
+
+def _text(raw: bytes) -> str:
+    """The start of a body, as text (for errors)."""
+    return raw[:BODY_KEPT].decode("utf-8", "replace")

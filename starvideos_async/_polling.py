@@ -6,9 +6,10 @@ How it works:
   id), with the :class:`Subscription` of each waiter. Waiters on the same task share the
   entry, hence one status call per due time, and every one of them gets its answer.
 * Entries wait in a heap by due time. One driver task sleeps until the earliest one is
-  due (one timer), then starts each due call as an asyncio task of its own, owned by the
-  scheduler, at most ``max_in_flight`` at once. A call's answer goes to every
-  subscriber; the entry is then due again when the most eager subscriber's policy says.
+  due (one timer), then starts each due call as an asyncio task of its own (the entry
+  holds it; dropping the entry cancels it), at most ``max_in_flight`` at once. A call's
+  answer goes to every subscriber; the entry is then due again when the most eager
+  subscriber's policy says.
   (Plain asyncio tasks, not an anyio task group: the SDK runs on asyncio through
   aiohttp, and a task group's spawn and cancel scope cost a third of a status call's
   CPU.)
@@ -31,14 +32,13 @@ Lifetimes, which is where the races hide:
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
 import itertools
 import logging
 import math
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from . import _retry
@@ -174,7 +174,7 @@ class Scheduler:
         self._planned: dict[int, _Entry] = {}
         self._tickets = itertools.count()  # also: equal due times go in order
         self._driver: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()  # the drivers and the calls
+        self._drivers: set[asyncio.Task[None]] = set()  # (the calls are the entries')
         self._wakeup: asyncio.Future[None] | None = None  # the driver's sleep
         self._closed = False
         #: Status calls started (fetcher invocations), for benchmarks.
@@ -245,11 +245,11 @@ class Scheduler:
         for entry in list(self._entries.values()):
             self._end(entry, error)
         loop = asyncio.get_running_loop()
-        tasks = [task for task in self._tasks if task.get_loop() is loop]
-        for task in tasks:
+        drivers = [task for task in self._drivers if task.get_loop() is loop]
+        for task in drivers:
             task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if drivers:
+            await asyncio.gather(*drivers, return_exceptions=True)
 
     # -- bookkeeping (synchronous: no await between a check and its action) ---------------
 
@@ -280,8 +280,9 @@ class Scheduler:
         del self._entries[entry.key]
         self._planned.pop(entry.ticket, None)
         entry.due = None
-        if entry.call is not None:
+        if entry.call is not None:  # its place is free at once; the task ends in a turn
             entry.call.cancel()
+            self._call_ended(entry, entry.call)
         for policy in entry.tracking or ():
             try:
                 policy.ended(key=entry)
@@ -305,14 +306,12 @@ class Scheduler:
     # -- the driver and the calls -------------------------------------------------------
 
     def _start_driver(self) -> None:
-        self._driver = self._start(self._run(), "starvideos-async scheduler")
-
-    def _start(self, coroutine: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
-        """A task owned by the scheduler: kept until it ends, cancelled by aclose()."""
-        task = asyncio.get_running_loop().create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        driver = asyncio.get_running_loop().create_task(
+            self._run(), name="starvideos-async scheduler"
+        )
+        self._driver = driver
+        self._drivers.add(driver)
+        driver.add_done_callback(self._drivers.discard)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -328,8 +327,7 @@ class Scheduler:
                     del self._planned[entry.ticket]
                     entry.due = None
                     self._in_flight += 1
-                    entry.call = self._start(self._call(entry), "starvideos-async status call")
-                    entry.call.add_done_callback(functools.partial(self._call_ended, entry))
+                    entry.call = loop.create_task(self._call(entry), name="starvideos-async call")
         except Exception as exc:  # a bug: end the waits with it rather than hang them
             logger.exception("the status scheduler failed; ending every wait")
             for entry in list(self._entries.values()):
@@ -384,10 +382,10 @@ class Scheduler:
             self._end(entry, exc)
 
     def _call_ended(self, entry: _Entry, call: object) -> None:
-        """Free the place of ``entry``'s call ``call`` (once).
+        """Free the place of ``entry``'s call ``call``, once.
 
-        Also the call's done-callback: a task cancelled before its first step never runs
-        its coroutine.
+        When the call ends, or when :meth:`_drop` cancels it (a task cancelled before
+        its first step never runs its coroutine).
         """
         if entry.call is call and call is not None:
             entry.call = None

@@ -113,8 +113,11 @@ def structure_video(data: object) -> Video:
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
     if isinstance(data.get("error"), dict) or ("id" not in data and error_message(data)):
         raise ValueError(f"the service answered with an error: {error_message(data)}")
-    extra = {key: value for key, value in data.items() if key not in _KNOWN}
-    video = converter.structure({**data, _EXTRA: extra}, Video)
+    if data.keys() <= _KNOWN:  # the usual answer: no field to keep aside
+        video = converter.structure(data, Video)
+    else:
+        extra = {key: value for key, value in data.items() if key not in _KNOWN}
+        video = converter.structure({**data, _EXTRA: extra}, Video)
     if not video.id:
         raise ValueError("the task id is empty")
     if not _valid_unicode(video.id):  # a lone surrogate (JSON "\ud800"): never sent back
