@@ -64,6 +64,8 @@ logger: Final = logging.getLogger("starvideos_async")
 #: Where tasks are created, below the base URL.
 CREATE_PATH: Final = "/v1/starvideos/videos"
 _RESULT_PATH: Final = "/v1/result/"
+#: One encoder for every request body (``json.dumps`` with options makes one per call).
+_encode_json: Final = json.JSONEncoder(ensure_ascii=False).encode
 #: A JSON body larger than this is refused rather than read into memory.
 DEFAULT_MAX_RESPONSE_BYTES: Final = 1024 * 1024
 T = TypeVar("T")
@@ -246,7 +248,7 @@ class HTTPTransport:
         elif loop is not self._loop:
             await self.refuse_other_loop(loop)
         info = RequestInfo(method, path, task_id)
-        payload = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        payload = None if body is None else _encode_json(body).encode()
         return await _retry.retrying(
             functools.partial(self._attempt, info, payload, parse, gate, abandoned),
             policy=self.retry,

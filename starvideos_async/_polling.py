@@ -176,6 +176,7 @@ class Scheduler:
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()  # (the calls are the entries')
         self._wakeup: asyncio.Future[None] | None = None  # the driver's sleep
+        self._asleep_until = -math.inf  # when the driver's sleep ends by itself (awake)
         self._closed = False
         #: Status calls started (fetcher invocations), for benchmarks.
         self.status_calls = 0
@@ -258,8 +259,37 @@ class Scheduler:
         entry.due, entry.ticket = due, next(self._tickets)
         self._planned[entry.ticket] = entry
         heapq.heappush(self._heap, (due, entry.ticket))
-        if self._heap[0][1] == entry.ticket:  # earlier than what the driver sleeps for
-            self._wake()
+        if self._heap[0][1] == entry.ticket:  # the first one due now
+            self._start_due()
+
+    def _start_due(self) -> None:
+        """Start the calls due now while there is room; wake the driver for the next.
+
+        Called wherever room or a due call appears (a call ends, an entry is planned),
+        so a place that frees is taken at once, without a turn of the driver.
+        """
+        if self._driver is None or self._closed:
+            return  # (subscribe() starts a driver, which starts them)
+        loop = self._driver.get_loop()
+        now = loop.time()
+        while self._in_flight < self._max_in_flight:
+            entry = self._next_due()
+            if entry is None or entry.due is None or entry.due > now:
+                break
+            heapq.heappop(self._heap)
+            del self._planned[entry.ticket]
+            entry.due = None
+            self._in_flight += 1
+            entry.call = loop.create_task(self._call(entry), name="starvideos-async call")
+        if self._next_wake() < self._asleep_until:
+            self._wake()  # the driver sets its timer anew
+
+    def _next_wake(self) -> float:
+        """When the driver must look again: the next due time, once there is room."""
+        entry = self._next_due()
+        if entry is None or entry.due is None or self._in_flight >= self._max_in_flight:
+            return math.inf
+        return entry.due
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -317,17 +347,8 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         try:
             while self._entries:
-                entry = self._next_due()
-                if self._in_flight >= self._max_in_flight or entry is None:
-                    await self._sleep(loop, math.inf)
-                elif entry.due is not None and entry.due > loop.time():
-                    await self._sleep(loop, entry.due)
-                else:
-                    heapq.heappop(self._heap)
-                    del self._planned[entry.ticket]
-                    entry.due = None
-                    self._in_flight += 1
-                    entry.call = loop.create_task(self._call(entry), name="starvideos-async call")
+                self._start_due()
+                await self._sleep(loop, self._next_wake())
         except Exception as exc:  # a bug: end the waits with it rather than hang them
             logger.exception("the status scheduler failed; ending every wait")
             for entry in list(self._entries.values()):
@@ -350,11 +371,13 @@ class Scheduler:
     async def _sleep(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
         """Sleep until ``until`` (loop time), or until something changes."""
         wakeup = self._wakeup = loop.create_future()
+        self._asleep_until = until
         timer = loop.call_at(until, _resolve, wakeup) if until < math.inf else None
         try:
             await wakeup
         finally:
             self._wakeup = None
+            self._asleep_until = -math.inf  # awake: nothing to wake
             if timer is not None:
                 timer.cancel()
 
@@ -367,7 +390,10 @@ class Scheduler:
             subscriber.polls += 1
         self.status_calls += 1
         try:
-            outcome: Update = await self._fetch(entry)
+            if entry.gated:  # the client's own status call: gate and retries inside
+                outcome: Update = _checked(await entry.fetcher(entry.task_id))
+            else:
+                outcome = await self._fetch_with_retries(entry)
         except Exception as exc:
             outcome = exc
         self._call_ended(entry, asyncio.current_task())
@@ -390,11 +416,10 @@ class Scheduler:
         if entry.call is call and call is not None:
             entry.call = None
             self._in_flight -= 1
-            self._wake()
+            self._start_due()
 
-    async def _fetch(self, entry: _Entry) -> Video:
-        if entry.gated:  # the client's own status call: gate and retries inside
-            return _checked(await entry.fetcher(entry.task_id))
+    async def _fetch_with_retries(self, entry: _Entry) -> Video:
+        """A custom fetcher's call: through the rate gate, retried like the client's."""
 
         async def attempt() -> Video:
             await self._gate.wait()
