@@ -136,6 +136,8 @@ class Subscription:
         """This subscriber's wish for the next poll, from its policy, checked."""
         age = now_wall - self.origin
         delay = self.policy.next_delay(age=age, polls=self.polls, duration=duration)
+        if type(delay) is float and delay >= 0.0:  # the usual answer (NaN fails >=)
+            return delay
         if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay != delay:
             raise TypeError(
                 f"{type(self.policy).__name__}.next_delay() returned {delay!r}, "
