@@ -261,7 +261,7 @@ class Scheduler:
         entry.due, entry.ticket = due, next(self._tickets)
         self._planned[entry.ticket] = entry
         heapq.heappush(self._heap, (due, entry.ticket))
-        if self._heap[0][1] == entry.ticket:  # the first one due now
+        if self._heap[0][1] == entry.ticket:  # first in the plan: start it or wake for it
             self._start_due()
 
     def _start_due(self) -> None:
