@@ -14,7 +14,7 @@ import inspect
 import logging
 import socket
 import traceback
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -180,6 +180,19 @@ async def asyncio_stays_quiet(caplog: pytest.LogCaptureFixture) -> AsyncIterator
     gc.collect()
     records = caplog.get_records("call") + caplog.get_records("teardown")
     assert [r.getMessage() for r in records if r.name == "asyncio"] == []
+
+
+@pytest.fixture
+def polling_stopped(fake: FakeStarVideos) -> Callable[[], Awaitable[None]]:
+    """``await polling_stopped()``: no status call reaches the fake any more."""
+
+    async def check() -> None:
+        await asyncio.sleep(0.01)  # a request already on the wire may still land
+        calls = fake.counters["status"]
+        await asyncio.sleep(0.05)  # ten poll intervals of the tests' fast policy
+        assert fake.counters["status"] == calls, "a wait that ended still polls"
+
+    return check
 
 
 @pytest.fixture

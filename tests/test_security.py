@@ -43,7 +43,7 @@ async def test_key_is_absent_from_reprs_of_client_transport_tasks_and_videos(
         task = await client.submit("a fox")
         video = await client.retrieve(task.id)
         handle = client.task(task.id)
-        assert_no_secret(client, client._http, task, video, handle, task.request)
+        assert_no_secret(client, task, video, handle, task.request)
         assert_no_secret(repr(vars(client)))
     assert_no_secret(client)
 
@@ -53,7 +53,7 @@ def test_key_is_absent_from_a_client_built_from_the_environment(
 ) -> None:
     monkeypatch.setenv("STARVIDEOS_API_KEY", api_key)
     client = AsyncStarVideos()
-    assert_no_secret(client, str(client), client._http)
+    assert_no_secret(client, str(client), repr(vars(client)))
 
 
 async def test_key_is_absent_from_every_kind_of_error(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -161,7 +161,9 @@ async def test_a_cancelled_task_is_a_failure_too(
 
 
 async def test_timeout_carries_the_latest_video_and_a_second_wait_succeeds(
-    client: AsyncStarVideos, fake: FakeStarVideos
+    client: AsyncStarVideos,
+    fake: FakeStarVideos,
+    polling_stopped: Callable[[], Awaitable[None]],
 ) -> None:
     task = await held(client, fake)
 
@@ -174,7 +176,7 @@ async def test_timeout_carries_the_latest_video_and_a_second_wait_succeeds(
     assert caught.value.video is task.latest
     assert caught.value.video is not None
     assert caught.value.video.status is TaskStatus.PROCESSING
-    assert client._scheduler.waiting == 0  # the timed-out wait stopped polling
+    await polling_stopped()  # the timed-out wait stopped polling
 
     fake.complete(task.id)
     video = await task.wait(timeout=5)
@@ -206,7 +208,9 @@ async def test_a_bad_timeout_is_refused_before_any_call(
 
 
 async def test_an_exception_in_on_status_ends_the_wait_and_its_polling(
-    client: AsyncStarVideos, fake: FakeStarVideos
+    client: AsyncStarVideos,
+    fake: FakeStarVideos,
+    polling_stopped: Callable[[], Awaitable[None]],
 ) -> None:
     task = await held(client, fake)
 
@@ -219,7 +223,7 @@ async def test_an_exception_in_on_status_ends_the_wait_and_its_polling(
     calls = fake.counters["status"]
     await asyncio.sleep(0.03)
     assert fake.counters["status"] == calls
-    assert client._scheduler.waiting == 0
+    await polling_stopped()
 
 
 # -- statuses the SDK does not expect ------------------------------------------------------
@@ -429,14 +433,16 @@ async def test_as_completed_yields_tasks_in_the_order_they_finish(
 
 
 async def test_as_completed_raises_an_error_that_ends_a_wait_and_stops_the_others(
-    client: AsyncStarVideos, fake: FakeStarVideos
+    client: AsyncStarVideos,
+    fake: FakeStarVideos,
+    polling_stopped: Callable[[], Awaitable[None]],
 ) -> None:
     running = await held(client, fake)
     with pytest.raises(NotFoundError):
         async for _ in client.as_completed([running, client.task("video_starvideos_404")]):
             pass
     await asyncio.sleep(0)
-    assert client._scheduler.waiting == 0
+    await polling_stopped()
 
 
 async def test_wait_all_returns_videos_in_input_order(
@@ -454,7 +460,9 @@ async def test_wait_all_returns_videos_in_input_order(
 
 
 async def test_wait_all_raises_the_first_failure_and_stops_waiting(
-    client: AsyncStarVideos, fake: FakeStarVideos
+    client: AsyncStarVideos,
+    fake: FakeStarVideos,
+    polling_stopped: Callable[[], Awaitable[None]],
 ) -> None:
     done, failing, running = [await held(client, fake) for _ in range(3)]
     fake.complete(done.id)
@@ -462,7 +470,7 @@ async def test_wait_all_raises_the_first_failure_and_stops_waiting(
     with pytest.raises(TaskFailedError) as caught:
         await client.wait_all([done, failing, running])
     assert caught.value.task_id == failing.id
-    assert client._scheduler.waiting == 0
+    await polling_stopped()
 
 
 async def test_wait_all_with_return_exceptions_puts_each_failure_in_its_place(
