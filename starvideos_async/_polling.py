@@ -398,6 +398,11 @@ class Scheduler:
                 outcome = await self._fetch_with_retries(entry)
         except Exception as exc:
             outcome = exc
+        except asyncio.CancelledError:  # (by _drop: the entry is gone; else ask again later)
+            self._call_ended(entry, asyncio.current_task())
+            if self._entries.get(entry.key) is entry and not self._closed:
+                self._schedule(entry, asyncio.get_running_loop().time() + _AFTER_STRAY_CANCEL)
+            raise
         self._call_ended(entry, asyncio.current_task())
         if self._entries.get(entry.key) is not entry:
             return  # nobody waits for it any more
@@ -497,6 +502,11 @@ class Scheduler:
                 )
             except Exception:  # learning is a bonus: never cost the caller its video
                 logger.exception("%s.observe() failed", type(policy).__name__)
+
+
+#: Seconds before a call that was cancelled by something else than the scheduler (a
+#: fetcher raising CancelledError itself, on Python 3.10) is made again.
+_AFTER_STRAY_CANCEL = 1.0
 
 
 def _learns_from_running(policy: PollPolicy) -> bool:
