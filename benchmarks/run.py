@@ -594,8 +594,10 @@ def scale_table(
         ),
         row(
             "event loop: a 1 ms probe's lateness, p99 / max",
-            lambda r: f"{r.get('probe_late_p99', 0) * 1000:.1f} / "
-            f"{r.get('probe_late_max', 0) * 1000:.1f} ms",
+            lambda r: (
+                f"{r.get('probe_late_p99', 0) * 1000:.1f} / "
+                f"{r.get('probe_late_max', 0) * 1000:.1f} ms"
+            ),
         ),
         row("fake CPU share", lambda r: f"{r['fake_share']:.0%}"),
     ]
