@@ -55,16 +55,18 @@ async def open_db(path: str) -> aiosqlite.Connection:
     try:
         for attempt in range(50):
             try:
-                # WAL: readers never block the writer. Switching needs a moment alone
-                # with the file, which the other process may hold while it opens.
+                # WAL: readers never block the writer. Switching, and creating the
+                # table, need a moment alone with the file, which the other process
+                # may hold while it opens (SQLite then says "locked" at once).
                 await db.execute("PRAGMA journal_mode=WAL")
+                await db.execute(SCHEMA)
+                await db.commit()
                 break
             except sqlite3.OperationalError:
+                await db.rollback()
                 if attempt == 49:
                     raise
                 await asyncio.sleep(0.1)
-        await db.execute(SCHEMA)
-        await db.commit()
     except BaseException:
         await db.close()
         raise
