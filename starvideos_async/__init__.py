@@ -39,7 +39,7 @@ from ._errors import (
     WrongEventLoopError,
 )
 from ._limits import Limiter
-from ._models import ModelSpec, ProgressCallback, TaskStatus, Video, VideoRequest
+from ._models import Estimate, ModelSpec, ProgressCallback, TaskStatus, Video, VideoRequest
 from ._poll_policy import AdaptivePollPolicy, FixedPollPolicy, PollPolicy
 from ._polling import StatusCallback, StatusFetcher
 from ._retry import RetryPolicy
@@ -59,6 +59,7 @@ __all__ = [
     "BadRequestError",
     "ClientClosedError",
     "ConfigurationError",
+    "Estimate",
     "FixedPollPolicy",
     "InvalidRequestError",
     "Limiter",

@@ -147,15 +147,26 @@ class History:
         weights = [s / r for s, r in zip(survival[:-1], at_risk, strict=True)]
         return _Curve(ages, weights, survival[-1])
 
-    def next_poll(self, age: float, call_cost: float) -> float | None:
-        """The age of the next poll by the marginal rule; ``None`` past every sample."""
+    def _estimate(self) -> _Curve:
         curve = self._curve
         if curve is None or (
             self._changes and self._changes * _STALE_SHARE >= len(self.recent) + len(self.inflight)
         ):
             curve = self._curve = self._rebuild()
             self._changes = 0
-        return curve.next_poll(age, call_cost)
+        return curve
+
+    def next_poll(self, age: float, call_cost: float) -> float | None:
+        """The age of the next poll by the marginal rule; ``None`` past every sample."""
+        return self._estimate().next_poll(age, call_cost)
+
+    def quantile(self, age: float, share: float) -> float | None:
+        """The age by which ``share`` of the tasks still running at ``age`` are done.
+
+        ``None`` when that age lies past every completion remembered (in the tail of
+        tasks seen running longer than any seen to finish: nothing says when they end).
+        """
+        return self._estimate().quantile(age, share)
 
 
 class _Curve:
@@ -239,6 +250,26 @@ class _Curve:
         rate, rest = f0 - f_age, budget - pile
         root = rate + math.sqrt(rate * rate + 2 * rho * rest)
         return x0 + (2 * rest / root if root > 0 else 0.0)
+
+    def quantile(self, age: float, share: float) -> float | None:
+        """The first ``x >= age`` with ``F(x) - F(age) >= share * S(age)``, or ``None``."""
+        f_age, _ = self._at(age)
+        rest = self.total - f_age + self.tail  # S(age): the mass still to finish
+        if rest <= 1e-12 * max(self.total + self.tail, 1e-300):
+            return None
+        target = f_age + share * rest
+        if target > self.total * (1 + 1e-12):
+            return None  # in the tail: later than every completion remembered
+        xs, fs, rho = self.xs, self.fs, self.rho
+        k = bisect.bisect_left(fs, target)  # F reaches the target on [xs[k-1], xs[k]]
+        if k >= len(xs):
+            return max(xs[-1], age)
+        if k == 0:
+            return max(xs[0], age)
+        x0, f0, slope = xs[k - 1], fs[k - 1], rho[k - 1]
+        if slope > 0 and f0 + slope * (xs[k] - x0) >= target:
+            return max(x0 + (target - f0) / slope, age)
+        return max(xs[k], age)  # a completion's point mass at xs[k] reaches it
 
 
 def _pieces(ages: list[float], weights: list[float]) -> list[tuple[float, float, float]]:

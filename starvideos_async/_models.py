@@ -6,8 +6,10 @@ Per-model rules live in one table, :data:`MODELS`, so that a second model
 
 from __future__ import annotations
 
+import datetime
 import enum
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -18,6 +20,7 @@ from ._errors import InvalidRequestError
 
 __all__ = [
     "MODELS",
+    "Estimate",
     "ModelSpec",
     "ProgressCallback",
     "TaskStatus",
@@ -266,3 +269,39 @@ class Video:
     def is_completed(self) -> bool:
         """Whether the task finished with a video."""
         return self.status is TaskStatus.COMPLETED
+
+
+@attrs.frozen
+class Estimate:
+    """When a task will likely be done, learnt from the completions its client has seen.
+
+    Made by :meth:`VideoTask.estimate`. Both figures count from :attr:`made_at` and are
+    conditional on the task's age then: for a task older than most, they are the time
+    left to tasks that ran that long. See "When will it be done?" in the docs for how it
+    is learnt and how wrong it can be.
+
+    Attributes:
+        median: Seconds from :attr:`made_at` until the task is done, at even odds:
+            about half the tasks finish sooner, half later.
+        p90: Seconds from :attr:`made_at` by which about 90 % of such tasks are done.
+        age: The task's age when the estimate was made, seconds since its creation.
+        samples: Completions of tasks of the same kind (requested duration) it is
+            learnt from.
+        made_at: Unix time the estimate was made.
+    """
+
+    median: float
+    p90: float
+    age: float
+    samples: int
+    made_at: float = attrs.field(factory=time.time, kw_only=True)
+
+    @property
+    def median_at(self) -> datetime.datetime:
+        """The wall-clock time of :attr:`median` (UTC; ``.astimezone()`` for local)."""
+        return datetime.datetime.fromtimestamp(self.made_at + self.median, datetime.timezone.utc)
+
+    @property
+    def p90_at(self) -> datetime.datetime:
+        """The wall-clock time of :attr:`p90` (UTC; ``.astimezone()`` for local)."""
+        return datetime.datetime.fromtimestamp(self.made_at + self.p90, datetime.timezone.utc)

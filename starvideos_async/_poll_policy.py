@@ -22,6 +22,7 @@ import attrs
 
 from ._adaptive import DECAY, History
 from ._errors import ConfigurationError
+from ._models import Estimate
 
 __all__ = ["AdaptivePollPolicy", "FixedPollPolicy", "PollPolicy"]
 
@@ -77,6 +78,19 @@ class PollPolicy:
         Args:
             key: The key given to :meth:`running`.
         """
+
+    def estimate(self, *, age: float, duration: int | None) -> Estimate | None:
+        """When a task of this ``age`` will likely be done, from what the policy learnt.
+
+        ``None`` by default: only a learning policy can tell (see
+        :meth:`AdaptivePollPolicy.estimate`). :meth:`VideoTask.estimate` asks the
+        client's policy.
+
+        Args:
+            age: Seconds since the task was created.
+            duration: The requested video duration, when known (a learning bucket).
+        """
+        return None
 
     @staticmethod
     def fixed(seconds: float) -> FixedPollPolicy:
@@ -292,6 +306,29 @@ class AdaptivePollPolicy(PollPolicy):
             if history is not None and len(history.recent) >= self.min_samples:
                 return history
         return None
+
+    def estimate(self, *, age: float, duration: int | None) -> Estimate | None:
+        """The median and 90th percentile of when a task still running at ``age`` ends.
+
+        Learnt from the completions of this client's tasks of the same requested
+        ``duration`` (``None``: of all durations together), the same estimate the
+        polls follow; conditional on the age: a task older than the usual median gets
+        the median of the time left to tasks that ran that long. ``None`` before
+        ``min_samples`` completions of that duration were seen, and for a task older
+        than (nearly) every completion remembered: nothing then says when it ends.
+        """
+        if not 0 <= age < math.inf:
+            return None
+        history = self._buckets.get(duration)
+        if history is None or len(history.recent) < self.min_samples:
+            return None
+        median = history.quantile(age, 0.5)
+        p90 = history.quantile(age, 0.9)
+        if median is None or p90 is None:
+            return None
+        return Estimate(
+            median=median - age, p90=max(p90, median) - age, age=age, samples=len(history.recent)
+        )
 
     def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
         """See the class docstring."""

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ._client import AsyncStarVideos
+    from ._models import Estimate
 
 __all__ = ["AsCompleted", "Outcomes", "StatusStream", "TaskContext", "VideoTask"]
 
@@ -278,6 +279,25 @@ class VideoTask:
         if final.is_completed:
             return final
         raise TaskFailedError(final)
+
+    def estimate(self, *, poll_policy: PollPolicy | None = None) -> Estimate | None:
+        """When this task will likely be done: a median and a 90th percentile, or ``None``.
+
+        Asked of the client's poll policy (or ``poll_policy``), which learns when this
+        client's tasks of the same requested duration finish; conditional on the task's
+        age now. No network call. ``None`` before the policy has seen enough
+        completions of that kind (the default policy: 8), for a task older than nearly
+        every one it remembers, for a finished task, for a policy that learns nothing
+        (a fixed one), and when the task's creation time is unknown (a handle from
+        ``client.task(id)`` before its first status).
+        """
+        latest = self.latest
+        origin = self._origin()
+        if origin is None or (latest is not None and latest.is_terminal):
+            return None
+        policy = poll_policy if poll_policy is not None else self._context.client.poll_policy
+        duration = self.request.duration if self.request is not None else None
+        return policy.estimate(age=max(time.time() - origin, 0.0), duration=duration)
 
 
 _ClosingT = TypeVar("_ClosingT", bound="_ClosesOnExit")
