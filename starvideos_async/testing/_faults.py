@@ -1,26 +1,26 @@
-"""Fault injection for the fake StarVideos service.
+"""Fault injection for the fake StarVideos service: what a fault is, and its armed handle.
 
 A :class:`Fault` describes one misbehaviour (an error status, a broken body, a delay, a
 dropped connection); :meth:`FakeStarVideos.inject <starvideos_async.testing.FakeStarVideos.inject>`
-arms it for some requests and returns an :class:`InjectedFault` handle. This module also
-holds the helpers that turn a fault into bytes on the wire, so the request handlers in
-``_server`` stay short.
+arms it for some requests and returns an :class:`InjectedFault` handle, and
+:func:`pick_fault` finds the armed fault a request meets. How a request is then answered
+with it is in ``_routes``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import email.utils
-import http
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
-from aiohttp import web
+
+from ._responses import JSON, error_json, phrase
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
 __all__ = ["Endpoint", "Fault", "FaultKind", "InjectedFault", "When"]
 
@@ -33,18 +33,7 @@ FaultKind = Literal[
     "respond", "malformed_json", "wrong_types", "delay", "drop_connection", "drop_after"
 ]
 
-_JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
-
-_ERROR_CODES = {
-    400: "invalid_request",
-    401: "invalid_api_key",
-    403: "forbidden",
-    404: "not_found",
-    409: "conflict",
-    422: "unprocessable_entity",
-    429: "rate_limit_exceeded",
-}
 
 _HTML_PAGE = (
     "<html>\r\n<head><title>{code} {phrase}</title></head>\r\n<body>\r\n"
@@ -56,34 +45,12 @@ _HTML_PAGE = (
 _TRUNCATED_JSON = b'{"id": "video_starvideos_'
 
 
-def _phrase(code: int) -> str:
-    try:
-        return http.HTTPStatus(code).phrase
-    except ValueError:
-        return "Error"
-
-
-def error_json(code: int, message: str | None = None) -> bytes:
-    """Encode the fake's own error body, ``{"error": {"message", "code"}}``.
-
-    Args:
-        code: The HTTP status the body goes with; picks the machine-readable code.
-        message: The human-readable message; defaults to the status phrase.
-
-    Returns:
-        The JSON body as bytes.
-    """
-    err_code = _ERROR_CODES.get(code, "server_error" if code >= 500 else "error")
-    payload = {"error": {"message": message or _phrase(code), "code": err_code}}
-    return json.dumps(payload).encode()
-
-
 def _encode_body(body: object, content_type: str | None) -> tuple[bytes, str]:
     if isinstance(body, bytes):
         return body, content_type or _TEXT
     if isinstance(body, str):
         return body.encode(), content_type or _TEXT
-    return json.dumps(body).encode(), content_type or _JSON
+    return json.dumps(body).encode(), content_type or JSON
 
 
 def _retry_after_value(value: str | float | _dt.datetime) -> str:
@@ -129,7 +96,7 @@ class Fault:
     kind: FaultKind
     code: int = 200
     body: bytes = b""
-    content_type: str | None = _JSON
+    content_type: str | None = JSON
     headers: tuple[tuple[str, str], ...] = ()
     seconds: float = 0.0
     nbytes: int = 0
@@ -161,7 +128,7 @@ class Fault:
             The fault.
         """
         if body is None:
-            raw, ctype = error_json(code), content_type or _JSON
+            raw, ctype = error_json(code), content_type or JSON
         else:
             raw, ctype = _encode_body(body, content_type)
         return cls(
@@ -214,7 +181,7 @@ class Fault:
         Returns:
             The fault.
         """
-        page = _HTML_PAGE.format(code=code, phrase=_phrase(code))
+        page = _HTML_PAGE.format(code=code, phrase=phrase(code))
         return cls.status(code, page, content_type="text/html", when=when)
 
     @classmethod
@@ -257,7 +224,7 @@ class Fault:
 
     @classmethod
     def empty_body(
-        cls, code: int = 200, *, content_type: str | None = _JSON, when: When = "before"
+        cls, code: int = 200, *, content_type: str | None = JSON, when: When = "before"
     ) -> Fault:
         """Answer with an empty body (``Content-Length: 0``).
 
@@ -421,133 +388,3 @@ def pick_fault(
         rule._fire()
         return rule.fault
     return None
-
-
-def canned_response(fault: Fault, real: bytes | None, real_data: object) -> web.Response:
-    """Build the response of a fault that answers with a body.
-
-    Args:
-        fault: A fault of kind ``respond``, ``malformed_json`` or ``wrong_types``.
-        real: The real answer's body, when the work was done (``when="after"``).
-        real_data: The real answer's JSON data (a ``dict`` for create/status answers).
-
-    Returns:
-        The response to send.
-    """
-    body = fault.body
-    if fault.kind == "malformed_json" and real:
-        body = real[: max(1, len(real) // 2)]
-    elif fault.kind == "wrong_types":
-        data: dict[str, Any]
-        if isinstance(real_data, dict):
-            data = dict(real_data)
-        else:
-            data = {"id": 1234567890, "object": "video", "model": None, "error": None}
-        data.update(fault.fields)
-        body = json.dumps(data).encode()
-    resp = web.Response(status=fault.code, body=body, headers=dict(fault.headers))
-    if fault.content_type is None:
-        resp.headers.popall("Content-Type", None)
-    else:
-        resp.headers["Content-Type"] = fault.content_type
-    return resp
-
-
-def drop(request: web.BaseRequest) -> web.Response:
-    """Close the client's connection without answering.
-
-    Args:
-        request: The request whose connection to close.
-
-    Returns:
-        A placeholder response; aiohttp fails to send it and ignores that quietly.
-    """
-    transport = request.transport
-    if transport is not None:
-        transport.close()
-    return web.Response(status=499)
-
-
-async def send_then_drop(
-    request: web.BaseRequest,
-    status: int,
-    headers: Mapping[str, str],
-    length: int,
-    chunks: Iterable[bytes | memoryview],
-    nbytes: int | None,
-) -> web.StreamResponse:
-    """Stream a response; with ``nbytes`` set, stop after that many bytes and disconnect.
-
-    Args:
-        request: The request being answered.
-        status: The HTTP status.
-        headers: The response headers (``Content-Length`` is set from ``length``).
-        length: The full body length announced to the client.
-        chunks: The body, in pieces.
-        nbytes: ``None`` to send everything, else how many bytes to send before closing.
-
-    Returns:
-        The (prepared) response.
-    """
-    resp = web.StreamResponse(status=status, headers=headers)
-    resp.content_length = length
-    await resp.prepare(request)
-    if request.method == "HEAD":
-        await resp.write_eof()
-        return resp
-    left = length if nbytes is None else min(nbytes, length)
-    for chunk in chunks:
-        if left <= 0:
-            break
-        piece = chunk[:left] if len(chunk) > left else chunk
-        await resp.write(piece)
-        left -= len(piece)
-    if nbytes is not None:
-        transport = request.transport
-        if transport is not None:
-            transport.close()
-        return resp
-    await resp.write_eof()
-    return resp
-
-
-async def answer_with_fault(
-    request: web.BaseRequest,
-    fault: Fault,
-    work: Callable[[], tuple[int, bytes, object]],
-    side_effects: bool,
-    sleep: Callable[[float], Awaitable[bool]],
-) -> tuple[web.StreamResponse, int | None]:
-    """Answer an API request with a fault.
-
-    Args:
-        request: The request.
-        fault: The fault that fired.
-        work: The normal processing: ``(status, body, json_data)``.
-        side_effects: Whether ``work`` changes state (create); only then does
-            ``when="before"`` skip it.
-        sleep: Sleeps real seconds; returns ``False`` when the server is closing.
-
-    Returns:
-        The response and the status it carries (``None`` when the connection is dropped).
-    """
-    skip_work = side_effects and fault.when == "before"
-    status, raw, data = fault.code, b"", None
-    if fault.kind == "delay":  # work, then wait, only for a create with when="after"
-        work_first = side_effects and fault.when == "after"
-        if work_first:
-            status, raw, _ = work()
-        if not await sleep(fault.seconds):
-            return drop(request), None
-        if not work_first:
-            status, raw, _ = work()
-        fault = Fault(kind="respond", code=status, body=raw)
-    elif not skip_work:
-        status, raw, data = work()
-    if fault.kind == "drop_connection":
-        return drop(request), None
-    if fault.kind == "drop_after":
-        headers = {"Content-Type": _JSON}
-        resp = await send_then_drop(request, status, headers, len(raw), (raw,), fault.nbytes)
-        return resp, status
-    return canned_response(fault, raw or None, data), fault.code

@@ -5,7 +5,7 @@ would: one ``bytes=`` range (206, or 416 when unsatisfiable), ``If-Range`` again
 ETag, XML errors, and 400 to requests carrying ``Authorization``. A video's bytes are
 deterministic from (seed, task id): an mp4 ``ftyp`` box, an ``mdat`` header with a per-id
 marker, then one random block shared by all videos, rotated per id, so that a thousand
-videos cost one block of memory. Recording and fault injection stay in ``_server``.
+videos cost one block of memory. Recording and fault injection stay in ``_routes``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 
-from ._faults import send_then_drop
+from ._responses import send_then_drop
 from ._tasks import _digest
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@ A :class:`FakeTask` is one task: a timeline drawn from the seed at creation (its
 is computed from the clock on each query) plus whatever a test set on it by hand. A
 :class:`RecordedRequest` is one request the fake saw; :class:`RequestLog` keeps them, with
 the counters, arrival times and in-flight peaks. :func:`_validate` checks a create body
-as the docs say. No I/O here: the server is ``_server``, the file host ``_files``,
-fault injection ``_faults``.
+as the docs say. No I/O here: tasks are made and controlled in ``_service``, requests
+answered in ``_routes``, videos served by ``_files``, faults described in ``_faults``.
 """
 
 from __future__ import annotations
