@@ -13,6 +13,8 @@ Everything public is exported here; modules whose names start with ``_`` are pri
 ``starvideos_async.testing`` holds a fake StarVideos service for your tests.
 """
 
+from ._blocking import StarVideos
+from ._blocking_task import BlockingIterator, BlockingVideoTask
 from ._client import AsyncStarVideos
 from ._config import DEFAULT_BASE_URL, Timeout
 from ._errors import (
@@ -57,6 +59,8 @@ __all__ = [
     "AsyncStarVideos",
     "AuthenticationError",
     "BadRequestError",
+    "BlockingIterator",
+    "BlockingVideoTask",
     "ClientClosedError",
     "ConfigurationError",
     "Estimate",
@@ -74,6 +78,7 @@ __all__ = [
     "ResultExpiredError",
     "RetryPolicy",
     "ServerError",
+    "StarVideos",
     "StarVideosError",
     "StatusCallback",
     "StatusFetcher",

@@ -6,8 +6,10 @@ pinning what the checker must infer.
 
 from __future__ import annotations
 
+import datetime
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,6 +21,9 @@ from starvideos_async import (
     APIConnectionError,
     APIStatusError,
     AsyncStarVideos,
+    BlockingIterator,
+    BlockingVideoTask,
+    Estimate,
     InvalidRequestError,
     Limiter,
     MalformedResponseError,
@@ -26,6 +31,7 @@ from starvideos_async import (
     RateLimitError,
     RequestInfo,
     RetryPolicy,
+    StarVideos,
     StarVideosError,
     StatusFetcher,
     SubmitManyError,
@@ -188,6 +194,61 @@ async def with_the_fake() -> None:
             assert_type(client, AsyncStarVideos)
             await client.submit("a fox")
         assert_type(fake.created, int)
+
+
+async def estimate(task: VideoTask) -> None:
+    guess = task.estimate()
+    assert_type(guess, Estimate | None)
+    if guess is not None:
+        assert_type(guess.median, float)
+        assert_type(guess.p90, float)
+        assert_type(guess.median_at, datetime.datetime)
+        assert_type(guess.p90_at, datetime.datetime)
+        assert_type(guess.samples, int)
+    assert_type(task.estimate(poll_policy=PollPolicy.adaptive()), Estimate | None)
+    assert_type(PollPolicy.default().estimate(age=30.0, duration=5), Estimate | None)
+
+
+def blocking() -> None:
+    with StarVideos("sk-...", max_concurrency=4, poll_policy=PollPolicy.fixed(10.0)) as client:
+        assert_type(client, StarVideos)
+        task = client.submit("a fox in snow", duration=8, ratio="9:16")
+        assert_type(task, BlockingVideoTask)
+        assert_type(task.id, str)
+        assert_type(task.status, TaskStatus | str | None)
+        assert_type(task.latest, Video | None)
+        assert_type(task.client, StarVideos)
+        assert_type(task.wait(timeout=900), Video)
+        assert_type(task.refresh(), Video)
+        assert_type(task.estimate(), Estimate | None)
+        assert_type(task.download("videos/"), Path)
+        stream = task.watch(poll_policy=PollPolicy.fixed(5.0))
+        assert_type(stream, BlockingIterator[Video])
+        for snapshot in stream:
+            assert_type(snapshot, Video)
+        iterator: Iterator[Video] = task.watch()
+        del iterator
+
+        requests = [VideoRequest(prompt=f"shot {i}") for i in range(3)]
+        tasks = client.submit_many(requests)
+        assert_type(tasks, list[BlockingVideoTask])
+        assert_type(
+            client.submit_many(requests, return_exceptions=True),
+            list[BlockingVideoTask | StarVideosError],
+        )
+        assert_type(client.wait_all(tasks), list[Video])
+        assert_type(client.wait_all(tasks, return_exceptions=True), list[Video | StarVideosError])
+        with client.as_completed(tasks) as finished:
+            for done in finished:
+                assert_type(done, BlockingVideoTask)
+        assert_type(client.retrieve(task.id), Video)
+        assert_type(client.task(task.id), BlockingVideoTask)
+        video = client.generate("waves", timeout=900.0, on_status=print)
+        assert_type(video, Video)
+        assert_type(client.download(video, "videos/", overwrite=True), Path)
+        assert_type(client.orphaned_tasks, list[BlockingVideoTask])
+    assert_type(client.closed, bool)
+    client.close()
 
 
 assert_type(starvideos_async.__version__, str)
