@@ -41,11 +41,13 @@ from ._errors import (
     WrongEventLoopError,
 )
 from ._limits import Limiter
-from ._models import Estimate, ModelSpec, ProgressCallback, TaskStatus, Video, VideoRequest
+from ._models import Estimate, ProgressCallback, TaskStatus, Video
+from ._outcomes import AsCompleted
 from ._poll_policy import AdaptivePollPolicy, FixedPollPolicy, PollPolicy
-from ._polling import StatusCallback, StatusFetcher
+from ._requests import ModelSpec, VideoRequest
 from ._retry import RetryPolicy
-from ._task import AsCompleted, StatusStream, VideoTask
+from ._subscriptions import StatusCallback, StatusFetcher
+from ._task import StatusStream, VideoTask
 from ._version import __version__
 
 __all__ = [

@@ -28,9 +28,10 @@ from ._config import Timeout
 from ._errors import StarVideosError, SubmitManyError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES
 from ._limits import Limiter
-from ._models import ProgressCallback, Video, VideoRequest
+from ._models import ProgressCallback, Video
 from ._poll_policy import PollPolicy
-from ._polling import StatusCallback, StatusFetcher
+from ._requests import VideoRequest
+from ._subscriptions import StatusCallback, StatusFetcher
 from ._task import VideoTask
 
 __all__ = ["StarVideos"]

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ._blocking import StarVideos
-    from ._models import Estimate, ProgressCallback, TaskStatus, Video, VideoRequest
+    from ._models import Estimate, ProgressCallback, TaskStatus, Video
     from ._poll_policy import PollPolicy
-    from ._polling import StatusCallback, StatusFetcher
+    from ._requests import VideoRequest
+    from ._subscriptions import StatusCallback, StatusFetcher
     from ._task import VideoTask
 
 __all__ = ["BlockingIterator", "BlockingVideoTask", "Caller"]

@@ -2,60 +2,46 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import aiohttp
 
 from . import _retry
 from ._config import Timeout, resolve_api_key, resolve_base_url
+from ._creates import Creates
 from ._errors import (
-    APIError,
     ConfigurationError,
     InvalidRequestError,
     StarVideosError,
-    SubmitManyError,
     TaskFailedError,
     TaskTimeoutError,
 )
-from ._http import CREATE_PATH, DEFAULT_MAX_RESPONSE_BYTES, Abandoned, HTTPTransport, result_path
+from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport, result_path
 from ._limits import Limiter, RateGate, default_limiter
-from ._models import ProgressCallback, Video, VideoRequest
+from ._models import ProgressCallback, Video
+from ._outcomes import AsCompleted, Outcomes
 from ._poll_policy import PollPolicy
-from ._polling import Scheduler, StatusCallback, StatusFetcher
-from ._serde import request_body, structure_video
-from ._task import AsCompleted, Outcomes, TaskContext, VideoTask
+from ._polling import Scheduler
+from ._requests import VideoRequest
+from ._serde import structure_video
+from ._subscriptions import StatusCallback, StatusFetcher
+from ._task import TaskContext, VideoTask
 
 __all__ = ["AsyncStarVideos"]
 
 logger = logging.getLogger("starvideos_async")
 
 
-def _warn_if_sent(error: BaseException, who: str) -> None:
-    """A create nobody awaits failed after it may have reached the service: say so."""
-    if getattr(error, "request_sent", False):
-        logger.warning("%s may have created a task (outcome unknown): %s", who, error)
-
-
 def _check_count(name: str, value: object, minimum: int) -> int:
     if type(value) is not int or value < minimum:
         raise ConfigurationError(name, value, f"an int >= {minimum}")
     return value
-
-
-def _queryable(task_id: str) -> bool:
-    try:
-        result_path(task_id)
-    except InvalidRequestError:
-        return False
-    return True
 
 
 class AsyncStarVideos:
@@ -142,8 +128,7 @@ class AsyncStarVideos:
             status_fetcher=status_fetcher if status_fetcher is not None else self.retrieve,
             own_fetcher=self.retrieve,
         )
-        self._creates: set[asyncio.Future[Any]] = set()  # creates on the wire
-        self._orphans: list[VideoTask] = []
+        self._creates = Creates(self._http, self._tasks, workers=max_concurrency)
 
     def __repr__(self) -> str:
         return (
@@ -177,10 +162,7 @@ class AsyncStarVideos:
         """
         self._http.refuse_new_requests()
         await self._scheduler.aclose()
-        if self._creates:
-            # Shielded: cancelling aclose() must not cancel creates on the wire (their
-            # ids would be lost); they go on landing in orphaned_tasks.
-            await asyncio.shield(asyncio.gather(*self._creates, return_exceptions=True))
+        await self._creates.drain()
         await self._http.aclose()
 
     @property
@@ -191,7 +173,7 @@ class AsyncStarVideos:
         lets the answer arrive, logs the id at WARNING and keeps the task here, so a
         paid video is never lost without a trace.
         """
-        return list(self._orphans)
+        return list(self._creates.orphans)
 
     # -- creating ------------------------------------------------------------------
 
@@ -230,75 +212,7 @@ class AsyncStarVideos:
             request = VideoRequest(
                 prompt=prompt, model=model, duration=duration, ratio=ratio, images=images
             )
-        return await self._create(request, max_retries)
-
-    async def _create(self, request: VideoRequest, max_retries: int | None) -> VideoTask:
-        # The create runs in a task of its own, owned by the client (aclose awaits
-        # it), so that cancelling the caller cannot drop an id the service returns.
-        # The caller awaits a future of its own (what asyncio.shield does, with one
-        # done-callback instead of three).
-        loop = asyncio.get_running_loop()
-        call = loop.create_task(self._send_create(request, max_retries))
-        self._creates.add(call)
-        over = loop.create_future()
-        call.add_done_callback(functools.partial(self._create_over, over))
-        try:
-            await over
-        except asyncio.CancelledError:
-            call.add_done_callback(self._adopt_orphan)
-            raise
-        return call.result()
-
-    async def _send_create(
-        self,
-        request: VideoRequest,
-        max_retries: int | None,
-        abandoned: Callable[[], bool] | None = None,
-    ) -> VideoTask:
-        """Send one create; the task, also when its answer broke after naming it."""
-        try:
-            video = await self._http.request(
-                "POST",
-                CREATE_PATH,
-                body=request_body(request),
-                parse=structure_video,
-                max_retries=max_retries,
-                abandoned=abandoned,
-            )
-        except APIError as exc:
-            # (a create's error carries an id only when the service's answer named one)
-            if exc.task_id is None or not _queryable(exc.task_id):
-                raise
-            logger.warning(
-                "the service created task %s, but its answer broke off or was malformed "
-                "(%s); the task is kept, its status comes with the next poll",
-                exc.task_id,
-                exc.message,
-            )
-            return VideoTask(self._tasks, exc.task_id, request=request)
-        return VideoTask(self._tasks, video.id, latest=video, request=request)
-
-    def _create_over(self, over: asyncio.Future[None], call: asyncio.Task[VideoTask]) -> None:
-        self._creates.discard(call)
-        if not over.done():
-            over.set_result(None)
-
-    def _adopt_orphan(self, call: asyncio.Future[VideoTask]) -> None:
-        if call.cancelled():
-            return
-        error = call.exception()  # also marks it retrieved: no "never retrieved" noise
-        if error is not None:
-            _warn_if_sent(error, "a cancelled submit()")
-            return
-        self._adopt(call.result(), "submit() was cancelled")
-
-    def _adopt(self, task: VideoTask, why: str) -> None:
-        self._orphans.append(task)
-        logger.warning(
-            "%s, but the service created task %s; it is kept in client.orphaned_tasks",
-            why,
-            task.id,
-        )
+        return await self._creates.one(request, max_retries)
 
     @overload
     async def submit_many(
@@ -336,71 +250,9 @@ class AsyncStarVideos:
         for index, item in enumerate(batch):
             if not isinstance(item, VideoRequest):
                 raise TypeError(f"requests[{index}] is {type(item).__name__}, not VideoRequest")
-        self._http.api_session()  # a closed client fails here, not once per request
-        results: list[VideoTask | StarVideosError | None] = [None] * len(batch)
-        pending = iter(enumerate(batch))
-        stopped: list[bool] = []  # [True] once the caller stopped waiting: no new
-        # create, and what lands is adopted (a list: mypy can't see the closure set it)
-
-        def abandoned() -> bool:
-            return bool(stopped)
-
-        async def worker() -> None:
-            # Creates are awaited here directly, not in a task each: the workers are
-            # the client's (aclose() awaits them), so cancelling the caller never
-            # cancels a create on the wire; once it stopped, a create not yet sent
-            # (waiting for a slot, or for a retry) is not sent.
-            try:
-                for index, request in pending:
-                    if stopped:
-                        return
-                    try:
-                        task = await self._send_create(request, max_retries, abandoned)
-                    except Abandoned:
-                        return
-                    except StarVideosError as exc:
-                        results[index] = exc
-                        if stopped:
-                            _warn_if_sent(exc, "a stopped submit_many()")
-                        continue
-                    results[index] = task
-                    if stopped:
-                        self._adopt(task, "submit_many() was stopped")
-            except BaseException:  # a bug, not a failed create: stop the others too
-                stopped.append(True)
-                raise
-
-        loop = asyncio.get_running_loop()
-        workers = [
-            loop.create_task(worker(), name="starvideos-async creates")
-            for _ in range(min(len(batch), self.max_concurrency))
-        ]
-        for task in workers:
-            self._creates.add(task)
-            task.add_done_callback(self._creates.discard)
-        try:
-            if workers:
-                await asyncio.wait(workers)  # (cancelling this wait cancels no worker)
-            for task in workers:
-                if not task.cancelled():
-                    task.exception()  # every error retrieved: no "never retrieved" noise
-            for task in workers:
-                task.result()  # a worker's unexpected error (a bug) surfaces here
-        except BaseException:
-            stopped.append(True)
-            created = [r for r in results if isinstance(r, VideoTask)]
-            if created:
-                self._orphans.extend(created)
-                logger.warning(
-                    "submit_many() stopped early; these tasks were created and are kept "
-                    "in client.orphaned_tasks: %s",
-                    ", ".join(t.id for t in created),
-                )
-            raise
-        done = [r for r in results if r is not None]
-        if not return_exceptions and any(isinstance(r, StarVideosError) for r in done):
-            raise SubmitManyError(done)
-        return done
+        return await self._creates.many(
+            batch, return_exceptions=return_exceptions, max_retries=max_retries
+        )
 
     # -- reading -------------------------------------------------------------------
 

@@ -50,7 +50,8 @@ from ._errors import (
 )
 from ._files import PartFile, resolve_destination
 from ._http import HTTPTransport, translate_errors
-from ._models import ProgressCallback, Video, check_timeout
+from ._models import ProgressCallback, Video
+from ._requests import check_timeout
 from ._version import __version__
 
 __all__ = ["checked_url", "download"]

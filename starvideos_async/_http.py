@@ -44,10 +44,9 @@ from ._errors import (
     RequestInfo,
     WrongEventLoopError,
     error_from_response,
-    text_excerpt,
 )
 from ._limits import Limiter, RateGate
-from ._serde import task_id_in
+from ._serde import parse_answer, task_id_in
 from ._version import __version__
 
 __all__ = [
@@ -289,7 +288,7 @@ class HTTPTransport:
                 info,
                 retry_after=_retry.parse_retry_after(answer.headers),
             )
-        return _parse(answer.body, parse, info)
+        return parse_answer(answer.body, parse, info)
 
     async def send_once(
         self, session: aiohttp.ClientSession, info: RequestInfo, payload: bytes | None
@@ -446,31 +445,3 @@ def _scrubbed(exc: BaseException) -> BaseException:
             )
         pending += [e for e in (error.__cause__, error.__context__) if e is not None]
     return exc
-
-
-def _parse(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
-    """Decode a 2xx body and parse it; anything unexpected is a MalformedResponseError.
-
-    A create's broken answer that names its task in full puts that id in the error
-    (:func:`~._serde.task_id_in`): the task exists.
-    """
-    error: Exception
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
-        what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(_text(raw))!r}"
-        reason, error = f"expected a JSON object, got {what}", exc
-    else:
-        try:
-            return parse(data)
-        except (ValueError, TypeError, KeyError) as exc:
-            detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-            reason, error = f"unexpected response: {detail}", exc
-    if info.task_id is None:
-        info = RequestInfo(info.method, info.path, task_id_in(raw.decode("utf-8", "replace")))
-    raise MalformedResponseError(reason, request=info, body=_text(raw)) from error
-
-
-def _text(raw: bytes) -> str:
-    """The start of a body, as text (for errors)."""
-    return raw[:BODY_KEPT].decode("utf-8", "replace")

@@ -2,9 +2,10 @@
 
 How it works:
 
-* Every task being waited on is an :class:`_Entry` (one per status fetcher and task
-  id), with the :class:`Subscription` of each waiter. Waiters on the same task share the
-  entry, hence one status call per due time, and every one of them gets its answer.
+* Every task being waited on is an ``Entry`` (one per status fetcher and task id), with
+  the ``Subscription`` of each waiter (both in :mod:`._subscriptions`). Waiters on the
+  same task share the entry, hence one status call per due time, and every one of them
+  gets its answer.
 * Entries wait in a heap by due time. One driver task sleeps until the earliest one is
   due (one timer), then starts each due call as an asyncio task of its own (the entry
   holds it; dropping the entry cancels it), at most ``max_in_flight`` at once. A call's
@@ -38,7 +39,6 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 from . import _retry
@@ -46,109 +46,11 @@ from ._errors import ClientClosedError
 from ._limits import RateGate
 from ._models import TaskStatus, Video
 from ._poll_policy import PollPolicy
+from ._subscriptions import Entry, Sink, StatusFetcher, Subscription, Update
 
-__all__ = ["Scheduler", "StatusCallback", "StatusFetcher", "Subscription"]
+__all__ = ["Scheduler"]
 
 logger: Final = logging.getLogger("starvideos_async")
-
-#: Any ``async (task_id) -> Video``: where ``wait()`` gets statuses from.
-StatusFetcher = Callable[[str], Awaitable[Video]]
-#: Called with each new status; may be a plain or an async function.
-StatusCallback = Callable[[Video], Awaitable[object] | object]
-#: What a subscriber receives: a snapshot, or the error that ends its wait.
-Update = Video | BaseException
-Sink = Callable[["Subscription", Update], None]
-
-
-class _Entry:
-    """One (fetcher, task id) being polled, and everyone waiting on it."""
-
-    __slots__ = (
-        "call",
-        "due",
-        "duration",
-        "fetcher",
-        "gated",
-        "key",
-        "last_running",
-        "subscribers",
-        "task_id",
-        "ticket",
-        "tracking",
-    )
-
-    def __init__(
-        self, key: tuple[object, str], fetcher: StatusFetcher, gated: bool, duration: int | None
-    ) -> None:
-        self.key = key
-        self.task_id = key[1]
-        self.fetcher = fetcher
-        self.gated = gated  # the fetcher passes the rate gate itself
-        self.duration = duration
-        self.subscribers: list[Subscription] = []
-        self.due: float | None = None  # when its next call is planned
-        self.ticket = -1  # its place in the plan
-        self.call: asyncio.Task[None] | None = None  # its call in flight
-        self.last_running: float | None = None  # wall time it was last seen running
-        self.tracking: list[PollPolicy] | None = None  # policies told it runs
-
-
-class Subscription:
-    """One waiter's interest in one task; receives every snapshot through ``sink``.
-
-    Attributes:
-        tag: Anything the subscriber wants back in its sink (e.g. an index).
-        polls: Status calls made for this subscription.
-    """
-
-    __slots__ = (
-        "entry",
-        "origin",
-        "origin_known",
-        "policy",
-        "polls",
-        "running_since",
-        "scheduler",
-        "sink",
-        "tag",
-    )
-
-    def __init__(
-        self,
-        scheduler: Scheduler,
-        policy: PollPolicy,
-        origin: float | None,
-        running_since: float | None,
-        sink: Sink,
-        tag: object,
-    ) -> None:
-        self.scheduler = scheduler
-        self.entry: _Entry | None = None
-        self.policy = policy
-        self.origin_known = origin is not None
-        self.origin = origin if origin is not None else time.time()
-        self.running_since = running_since
-        self.polls = 0
-        self.sink = sink
-        self.tag = tag
-
-    def next_delay(self, duration: int | None, now_wall: float) -> float:
-        """This subscriber's wish for the next poll, from its policy, checked."""
-        age = now_wall - self.origin
-        delay = self.policy.next_delay(age=age, polls=self.polls, duration=duration)
-        if type(delay) is float and delay >= 0.0:  # the usual answer (NaN fails >=)
-            return delay
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay != delay:
-            raise TypeError(
-                f"{type(self.policy).__name__}.next_delay() returned {delay!r}, "
-                "not a number of seconds"
-            )
-        return max(float(delay), 0.0)
-
-    def close(self) -> None:
-        """Stop receiving; the last subscriber of a task stops its polling at once."""
-        if self.entry is not None:
-            self.scheduler._unsubscribe(self)
 
 
 class Scheduler:
@@ -168,12 +70,12 @@ class Scheduler:
         self._retry = retry
         self._max_in_flight = max_in_flight
         self._in_flight = 0
-        self._entries: dict[tuple[object, str], _Entry] = {}
+        self._entries: dict[tuple[object, str], Entry] = {}
         # The plan: a heap of (due time, ticket), and the entry of each live ticket. Heap
         # items hold no object: with a hundred thousand waits, items that did would
         # each be walked by every full pass of the garbage collector.
         self._heap: list[tuple[float, int]] = []
-        self._planned: dict[int, _Entry] = {}
+        self._planned: dict[int, Entry] = {}
         self._tickets = itertools.count()  # also: equal due times go in order
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()  # (the calls are the entries')
@@ -231,7 +133,7 @@ class Scheduler:
         key = (fetcher, task_id)
         entry = self._entries.get(key)
         if entry is None:
-            entry = self._entries[key] = _Entry(key, fetcher, gated, duration)
+            entry = self._entries[key] = Entry(key, fetcher, gated, duration)
         subscription.entry = entry
         entry.subscribers.append(subscription)
         due = asyncio.get_running_loop().time() + delay
@@ -256,7 +158,7 @@ class Scheduler:
 
     # -- bookkeeping (synchronous: no await between a check and its action) ---------------
 
-    def _schedule(self, entry: _Entry, due: float) -> None:
+    def _schedule(self, entry: Entry, due: float) -> None:
         self._planned.pop(entry.ticket, None)  # (its older plan, if any, is void)
         entry.due, entry.ticket = due, next(self._tickets)
         self._planned[entry.ticket] = entry
@@ -298,14 +200,14 @@ class Scheduler:
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
 
-    def _unsubscribe(self, subscription: Subscription) -> None:
+    def unsubscribe(self, subscription: Subscription) -> None:
         entry, subscription.entry = subscription.entry, None
         if entry is not None and subscription in entry.subscribers:
             entry.subscribers.remove(subscription)
             if not entry.subscribers:
                 self._drop(entry)
 
-    def _drop(self, entry: _Entry) -> None:
+    def _drop(self, entry: Entry) -> None:
         """Stop polling ``entry``: forget it, cancel its call in flight."""
         if self._entries.get(entry.key) is not entry:
             return
@@ -326,7 +228,7 @@ class Scheduler:
             self._planned.clear()
             self._wake()  # the driver returns
 
-    def _end(self, entry: _Entry, update: Update) -> None:
+    def _end(self, entry: Entry, update: Update) -> None:
         """Drop ``entry`` and give every subscriber its last update."""
         self._drop(entry)
         subscribers, entry.subscribers = entry.subscribers, []
@@ -360,7 +262,7 @@ class Scheduler:
             if self._driver is asyncio.current_task():
                 self._driver = None
 
-    def _next_due(self) -> _Entry | None:
+    def _next_due(self) -> Entry | None:
         """The entry whose call is due first, void heap items dropped."""
         heap = self._heap
         while heap:
@@ -383,7 +285,7 @@ class Scheduler:
             if timer is not None:
                 timer.cancel()
 
-    async def _call(self, entry: _Entry) -> None:
+    async def _call(self, entry: Entry) -> None:
         """Make one status call for ``entry`` and deliver its answer.
 
         Cancelled (by :meth:`_drop`) when nobody waits for it any more.
@@ -414,7 +316,7 @@ class Scheduler:
         except Exception as exc:  # a policy raised: end these waits with its error
             self._end(entry, exc)
 
-    def _call_ended(self, entry: _Entry, call: object) -> None:
+    def _call_ended(self, entry: Entry, call: object) -> None:
         """Free the place of ``entry``'s call ``call``, once.
 
         When the call ends, or when :meth:`_drop` cancels it (a task cancelled before
@@ -425,7 +327,7 @@ class Scheduler:
             self._in_flight -= 1
             self._start_due()
 
-    async def _fetch_with_retries(self, entry: _Entry) -> Video:
+    async def _fetch_with_retries(self, entry: Entry) -> Video:
         """A custom fetcher's call: through the rate gate, retried like the client's."""
 
         async def attempt() -> Video:
@@ -449,7 +351,7 @@ class Scheduler:
 
     # -- an answer ------------------------------------------------------------------------
 
-    def _deliver(self, entry: _Entry, video: Video) -> None:
+    def _deliver(self, entry: Entry, video: Video) -> None:
         now_wall = time.time()
         subscribers = list(entry.subscribers)
         if video.created is not None:
@@ -474,7 +376,7 @@ class Scheduler:
             delay = min(s.next_delay(entry.duration, now_wall) for s in entry.subscribers)
             self._schedule(entry, asyncio.get_running_loop().time() + delay)
 
-    def _track(self, entry: _Entry, policy: PollPolicy, age: float) -> None:
+    def _track(self, entry: Entry, policy: PollPolicy, age: float) -> None:
         """Tell a learning policy the task still runs (it learns from unfinished tasks)."""
         if entry.tracking is None:
             entry.tracking = [policy]
@@ -485,7 +387,7 @@ class Scheduler:
         except Exception:  # learning is a bonus: never cost the caller its wait
             logger.exception("%s.running() failed", type(policy).__name__)
 
-    def _learn(self, entry: _Entry, subscribers: list[Subscription], now_wall: float) -> None:
+    def _learn(self, entry: Entry, subscribers: list[Subscription], now_wall: float) -> None:
         """Tell each policy (once) between which ages the task finished."""
         told: list[PollPolicy] = []
         for subscriber in subscribers:

@@ -1,4 +1,7 @@
-"""The one cattrs converter: request bodies out, task snapshots in.
+"""JSON in and out: the one converter, and the parsing of every API answer.
+
+:func:`parse_answer` decodes a ``2xx`` body; what it cannot read is a
+:class:`~starvideos_async.MalformedResponseError`.
 
 Never the global converter: ``converter`` below is private to the SDK. Structuring is
 strict about types (a number where a string belongs is a malformed response, not a
@@ -11,19 +14,22 @@ renames it: one edit.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 import attrs
 from cattrs import Converter
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._errors import error_message
-from ._models import TaskStatus, Video, VideoRequest
+from ._errors import BODY_KEPT, MalformedResponseError, RequestInfo, error_message, text_excerpt
+from ._models import TaskStatus, Video
+from ._requests import VideoRequest
 
-__all__ = ["converter", "request_body", "structure_video", "task_id_in"]
+__all__ = ["converter", "parse_answer", "request_body", "structure_video", "task_id_in"]
 
 converter: Final = Converter(detailed_validation=False)
+
+T = TypeVar("T")
 
 #: Where the unknown fields of an answer are handed to the structuring function.
 _EXTRA: Final = "\x00extra"
@@ -123,6 +129,34 @@ def structure_video(data: object) -> Video:
     if not _valid_unicode(video.id):  # a lone surrogate (JSON "\ud800"): never sent back
         raise ValueError("the task id is not valid Unicode text")
     return video
+
+
+def parse_answer(raw: bytes, parse: Callable[[object], T], info: RequestInfo) -> T:
+    """Decode a 2xx body and parse it; anything unexpected is a MalformedResponseError.
+
+    A create's broken answer that names its task in full puts that id in the error
+    (:func:`~._serde.task_id_in`): the task exists.
+    """
+    error: Exception
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        what = "an empty body" if not raw.strip() else f"not JSON: {text_excerpt(_text(raw))!r}"
+        reason, error = f"expected a JSON object, got {what}", exc
+    else:
+        try:
+            return parse(data)
+        except (ValueError, TypeError, KeyError) as exc:
+            detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            reason, error = f"unexpected response: {detail}", exc
+    if info.task_id is None:
+        info = RequestInfo(info.method, info.path, task_id_in(raw.decode("utf-8", "replace")))
+    raise MalformedResponseError(reason, request=info, body=_text(raw)) from error
+
+
+def _text(raw: bytes) -> str:
+    """The start of a body, as text (for errors)."""
+    return raw[:BODY_KEPT].decode("utf-8", "replace")
 
 
 _decoder: Final = json.JSONDecoder()

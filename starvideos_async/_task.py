@@ -1,11 +1,9 @@
-"""Task handles and the ways to wait on them: ``wait()``, ``watch()``, many at once.
+"""Task handles and the ways to wait on one task: ``wait()`` and ``watch()``.
 
 Every wait here is a subscription to the client's one :class:`~._polling.Scheduler`;
 nothing in this module sleeps or polls on its own. A handle knows its client only
 through a :class:`TaskContext` (the scheduler, the status fetchers, the client to hand
-back). Waiting on many tasks (:class:`Outcomes`, behind ``as_completed()`` and
-``wait_all()``) costs one small subscription per task and one shared wake-up, not one
-coroutine per task, and subscribes in slices so that the event loop never stalls.
+back). Waiting on many tasks at once is in :mod:`._outcomes`.
 
 An iterator that is dropped without being closed (``break`` out of ``async for``)
 stops its polling from its finaliser, on the next turn of the event loop.
@@ -19,7 +17,6 @@ import inspect
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -28,9 +25,11 @@ import anyio.lowlevel
 import attrs
 
 from ._errors import TaskFailedError, TaskTimeoutError
-from ._models import ProgressCallback, TaskStatus, Video, VideoRequest, check_timeout
+from ._models import ProgressCallback, TaskStatus, Video
 from ._poll_policy import PollPolicy
-from ._polling import Scheduler, Sink, StatusCallback, StatusFetcher, Subscription, Update
+from ._polling import Scheduler
+from ._requests import VideoRequest, check_timeout
+from ._subscriptions import Sink, StatusCallback, StatusFetcher, Subscription, Update
 
 if TYPE_CHECKING:
     import os
@@ -39,10 +38,15 @@ if TYPE_CHECKING:
     from ._client import AsyncStarVideos
     from ._models import Estimate
 
-__all__ = ["AsCompleted", "Outcomes", "StatusStream", "TaskContext", "VideoTask"]
-
-#: Subscriptions made in one step of the event loop when waiting on many tasks.
-_SUBSCRIBE_SLICE = 500
+__all__ = [
+    "ClosesOnExit",
+    "Item",
+    "StatusStream",
+    "TaskContext",
+    "VideoTask",
+    "close_all",
+    "close_soon",
+]
 
 
 class _Client(Protocol):
@@ -104,10 +108,10 @@ class TaskContext:
 
 
 #: A queued update: a snapshot, or an error with the traceback it was raised with.
-_Item = tuple[Update, TracebackType | None]
+Item = tuple[Update, TracebackType | None]
 
 
-def _close_soon(
+def close_soon(
     subscriptions: list[Subscription | None], loop: asyncio.AbstractEventLoop | None
 ) -> None:
     """Close subscriptions from a finaliser: on the loop's thread, at its next turn.
@@ -118,10 +122,10 @@ def _close_soon(
     if loop is None or not any(subscriptions):
         return
     with contextlib.suppress(RuntimeError):  # a closed loop: nothing polls any more
-        loop.call_soon_threadsafe(_close_all, subscriptions)
+        loop.call_soon_threadsafe(close_all, subscriptions)
 
 
-def _close_all(subscriptions: list[Subscription | None]) -> None:
+def close_all(subscriptions: list[Subscription | None]) -> None:
     for subscription in subscriptions:
         if subscription is not None:
             subscription.close()
@@ -300,10 +304,10 @@ class VideoTask:
         return policy.estimate(age=max(time.time() - origin, 0.0), duration=duration)
 
 
-_ClosingT = TypeVar("_ClosingT", bound="_ClosesOnExit")
+_ClosingT = TypeVar("_ClosingT", bound="ClosesOnExit")
 
 
-class _ClosesOnExit:
+class ClosesOnExit:
     """``async with`` support for the wait iterators: leaving the block closes them."""
 
     __slots__ = ()
@@ -323,7 +327,7 @@ class _ClosesOnExit:
         self.close()
 
 
-class StatusStream(_ClosesOnExit):
+class StatusStream(ClosesOnExit):
     """The async iterator returned by :meth:`VideoTask.watch`.
 
     One consumer at a time. It yields the newest known snapshot first, then one
@@ -357,7 +361,7 @@ class StatusStream(_ClosesOnExit):
         self._fetcher = fetcher
         self._subscription: Subscription | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._updates: deque[_Item] = deque()
+        self._updates: deque[Item] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._last: TaskStatus | str | None = None
         self._started = False
@@ -369,7 +373,7 @@ class StatusStream(_ClosesOnExit):
     def __del__(self) -> None:
         subscription = getattr(self, "_subscription", None)
         if subscription is not None:
-            _close_soon([subscription], self._loop)
+            close_soon([subscription], self._loop)
 
     def close(self) -> None:
         """Stop polling for this stream; iterating it further ends at once."""
@@ -445,156 +449,3 @@ class StatusStream(_ClosesOnExit):
             await waiter
         finally:
             self._waiter = None
-
-
-class Outcomes:
-    """Waits on many tasks through their clients' schedulers; yields ``(index, outcome)``.
-
-    The outcome is the terminal :class:`Video`, or the error that ended that task's
-    wait, in the order they come. Each task's :attr:`VideoTask.latest` follows every
-    snapshot. One subscription per task and one shared wake-up: waiting on ten
-    thousand tasks costs ten thousand small objects, not ten thousand coroutines.
-    """
-
-    __slots__ = (
-        "__weakref__",
-        "_fetcher",
-        "_loop",
-        "_policy",
-        "_ready",
-        "_remaining",
-        "_started",
-        "_subscriptions",
-        "_tasks",
-        "_waiter",
-    )
-
-    def __init__(
-        self,
-        tasks: Sequence[VideoTask],
-        policy: PollPolicy | None,
-        fetcher: StatusFetcher | None,
-    ) -> None:
-        self._tasks = list(tasks)
-        self._policy = policy
-        self._fetcher = fetcher
-        self._ready: deque[tuple[int, _Item]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._subscriptions: list[Subscription | None] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._started = False
-        self._remaining = len(self._tasks)
-
-    def __aiter__(self) -> AsyncIterator[tuple[int, Video | BaseException]]:
-        return self
-
-    def __del__(self) -> None:
-        subscriptions = getattr(self, "_subscriptions", None)
-        if subscriptions:
-            _close_soon(subscriptions, self._loop)
-
-    def close(self) -> None:
-        """Stop waiting on every task still running; iterating further ends at once."""
-        self._remaining = 0
-        subscriptions, self._subscriptions = self._subscriptions, []
-        _close_all(subscriptions)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _start(self) -> None:
-        ref = weakref.ref(self)
-
-        def sink(subscription: Subscription, update: Update) -> None:
-            outcomes = ref()
-            if outcomes is not None:
-                outcomes._push(subscription.tag, update)  # type: ignore[arg-type]
-
-        self._loop = asyncio.get_running_loop()
-        subscriptions = self._subscriptions
-        try:
-            for index, task in enumerate(self._tasks):
-                if index and not index % _SUBSCRIBE_SLICE:
-                    await anyio.lowlevel.checkpoint()  # let the loop breathe
-                    if self._remaining == 0:
-                        return  # closed meanwhile
-                latest = task.latest
-                if latest is not None and latest.is_terminal:
-                    subscriptions.append(None)
-                    self._ready.append((index, (latest, None)))
-                else:
-                    subscription = task._context.subscribe(
-                        task, self._policy, self._fetcher, sink, index
-                    )
-                    subscriptions.append(subscription)
-        except BaseException:
-            self.close()
-            raise
-
-    def _push(self, index: int, update: Update) -> None:
-        if isinstance(update, Video):
-            task = self._tasks[index]
-            task._seen(update)
-            if not update.is_terminal:
-                return
-            self._ready.append((index, (update, None)))
-        else:
-            self._ready.append((index, (update, update.__traceback__)))
-        if index < len(self._subscriptions):
-            self._subscriptions[index] = None  # over: the scheduler ended it
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def __anext__(self) -> tuple[int, Video | BaseException]:
-        if not self._started:
-            self._started = True
-            await self._start()
-        while self._remaining:
-            if self._ready:
-                index, (outcome, traceback) = self._ready.popleft()
-                self._remaining -= 1
-                if isinstance(outcome, BaseException):
-                    outcome = outcome.with_traceback(traceback)
-                return index, outcome
-            if self._waiter is not None:
-                raise RuntimeError("these outcomes are already being iterated by another task")
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-        raise StopAsyncIteration
-
-
-class AsCompleted(_ClosesOnExit):
-    """The async iterator returned by :meth:`AsyncStarVideos.as_completed`.
-
-    Yields each task as it finishes (completed or failed: ``await task.wait()`` on it
-    returns or raises at once). An error that ends a wait otherwise is raised, and the
-    remaining waits stop. Breaking out, ``close()`` or ``async with`` stop them too.
-    """
-
-    __slots__ = ("_outcomes", "_tasks")
-
-    def __init__(self, outcomes: Outcomes, tasks: Sequence[VideoTask]) -> None:
-        self._outcomes = outcomes
-        self._tasks = tasks
-
-    def __aiter__(self) -> AsCompleted:
-        return self
-
-    def close(self) -> None:
-        """Stop waiting on the tasks not yet yielded."""
-        self._outcomes.close()
-
-    async def aclose(self) -> None:
-        """Async spelling of :meth:`close`."""
-        self.close()
-
-    async def __anext__(self) -> VideoTask:
-        index, outcome = await self._outcomes.__anext__()
-        if isinstance(outcome, BaseException):
-            self.close()
-            raise outcome
-        return self._tasks[index]

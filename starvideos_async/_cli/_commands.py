@@ -25,8 +25,9 @@ from starvideos_async._errors import (
     TaskFailedError,
     TaskTimeoutError,
 )
-from starvideos_async._models import Video, VideoRequest
+from starvideos_async._models import Video
 from starvideos_async._poll_policy import PollPolicy
+from starvideos_async._requests import VideoRequest
 
 from ._output import note, print_video, video_record
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from starvideos_async._errors import InputError, InvalidRequestError
-from starvideos_async._models import VideoRequest
+from starvideos_async._requests import VideoRequest
 
 __all__ = ["InputError", "load_requests", "parse_requests"]
 

@@ -30,8 +30,9 @@ from starvideos_async._errors import (
     TaskFailedError,
 )
 from starvideos_async._files import remove_partial_files
-from starvideos_async._models import TaskStatus, Video, VideoRequest, check_timeout
+from starvideos_async._models import TaskStatus, Video
 from starvideos_async._poll_policy import PollPolicy
+from starvideos_async._requests import VideoRequest, check_timeout
 from starvideos_async._serde import request_body
 from starvideos_async._task import VideoTask
 
