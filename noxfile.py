@@ -69,7 +69,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation (Sphinx, furo, MyST); every warning is an error."""
-    session.install("-e", ".[batch,docs]")  # autodoc imports starvideos_async.batch
+    session.install("-e", ".[batch,docs,redis]")  # autodoc imports batch and redis
     options = ["-W", "--keep-going", "-b", "html"]
     session.run("sphinx-build", *options, "docs", "docs/_build/html", *session.posargs)
 

@@ -354,3 +354,62 @@ def test_the_url_password_is_not_in_the_repr() -> None:
     coordinator = RedisCoordinator("redis://:hunter2secret@127.0.0.1:6379/0")
     assert "hunter2secret" not in repr(coordinator)
     assert os.environ.get("STARVIDEOS_API_KEY", "-") not in repr(coordinator)
+
+
+# -- the command line and batches ----------------------------------------------------------
+
+
+async def run_cli(*argv: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import sys; from starvideos_async._cli import main; sys.exit(main(sys.argv[1:]))",
+        *argv,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return await process.wait(), output.decode()
+
+
+async def test_a_cli_batch_and_a_client_share_one_limit(redis_url: str, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(f'{{"prompt": "kite {i}"}}\n' for i in range(12)))
+    async with FakeStarVideos(time_scale=0.005, latency=0.05) as fake:
+        env = {"STARVIDEOS_API_KEY": fake.api_key, "STARVIDEOS_BASE_URL": fake.base_url}
+        batch = asyncio.ensure_future(
+            run_cli(
+                "batch", str(prompts), "--journal", str(tmp_path / "journal.sqlite"),
+                "--redis", redis_url, "--max-concurrency", "3", "--poll-interval", "0.05",
+                env=env,
+            )
+        )  # fmt: skip
+        async with fake.client(max_concurrency=3, coordinator=RedisCoordinator(redis_url)) as c:
+            while fake.created < 2:
+                await asyncio.sleep(0.01)
+            tasks = await asyncio.gather(*(c.submit("a kite") for _ in range(12)))
+            await asyncio.gather(*(t.wait(poll_policy=PollPolicy.fixed(0.05)) for t in tasks))
+        code, output = await batch
+        assert code == 0, output
+        assert fake.created == 24
+        assert fake.max_in_flight <= 3
+
+
+async def test_the_cli_takes_the_redis_url_from_the_environment(redis_url: str) -> None:
+    async with (
+        FakeStarVideos(time_scale=0.01) as fake,
+        redis.asyncio.Redis.from_url(redis_url) as db,
+    ):
+        task_id = fake.create_task().id
+        env = {
+            "STARVIDEOS_API_KEY": fake.api_key,
+            "STARVIDEOS_BASE_URL": fake.base_url,
+            "STARVIDEOS_REDIS_URL": redis_url,
+        }
+        code, output = await run_cli("status", task_id, "--max-retries", "0", env=env)
+        assert code == 0, output
+        assert [key async for key in db.scan_iter("starvideos:*:gate")]
+        code, output = await run_cli("status", task_id, "--redis", "http://x", env=env)
+        assert code == 2
+        assert "--redis" in output
