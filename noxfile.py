@@ -32,7 +32,7 @@ def tests(session: nox.Session, loop: str) -> None:
     ``nox -s tests`` runs it on every Python the classifiers claim and once on uvloop;
     ``nox -s "tests(3.11)"`` or ``nox -s "tests(uvloop)"`` runs one of them.
     """
-    packages = ["-e", ".[test]"]
+    packages = ["-e", ".[test,redis]"]  # the Redis tests start a redis-server (see .ci/run)
     options = []
     if loop == "uvloop":
         packages.append("uvloop>=0.19")  # not a dependency of the SDK: this session's only
@@ -62,14 +62,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Run mypy --strict on the package and on tests/typing (the API as users see it)."""
-    session.install("-e", ".[test]", "mypy>=1.11")
+    session.install("-e", ".[test,redis]", "mypy>=1.11")
     session.run("mypy", "--strict", PACKAGE, "tests/typing")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation (Sphinx, furo, MyST); every warning is an error."""
-    session.install("-e", ".[batch,docs]")  # autodoc imports starvideos_async.batch
+    session.install("-e", ".[batch,docs,redis]")  # autodoc imports batch and redis
     options = ["-W", "--keep-going", "-b", "html"]
     session.run("sphinx-build", *options, "docs", "docs/_build/html", *session.posargs)
 

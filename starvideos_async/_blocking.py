@@ -27,7 +27,7 @@ from ._client import AsyncStarVideos
 from ._config import Timeout
 from ._errors import StarVideosError, SubmitManyError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES
-from ._limits import Limiter
+from ._limits import Coordinator, Limiter
 from ._models import ProgressCallback, Video
 from ._poll_policy import PollPolicy
 from ._requests import VideoRequest
@@ -55,6 +55,7 @@ class StarVideos:
         retry_policy: _retry.RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self._closing = True  # until the thread runs: __del__ has nothing to stop
         self._lock = threading.Lock()
@@ -77,6 +78,7 @@ class StarVideos:
                     retry_policy=retry_policy,
                     allow_insecure_http=allow_insecure_http,
                     max_response_bytes=max_response_bytes,
+                    coordinator=coordinator,
                 )
             )
         except BaseException:

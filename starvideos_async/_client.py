@@ -23,7 +23,7 @@ from ._errors import (
     TaskTimeoutError,
 )
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport, result_path
-from ._limits import Limiter, RateGate, default_limiter
+from ._limits import Coordinated, Coordinator, Limiter, RateGate, default_limiter
 from ._models import ProgressCallback, Video
 from ._outcomes import AsCompleted, Outcomes
 from ._poll_policy import PollPolicy
@@ -75,6 +75,11 @@ class AsyncStarVideos:
         retry_policy: Full control of backoff; ``max_retries`` is ignored when given.
         allow_insecure_http: Accept a non-loopback ``http://`` base URL.
         max_response_bytes: API responses larger than this are refused.
+        coordinator: Shares ``max_concurrency``, ``max_status_rate`` and the polling
+            of each task with every client on the same key and base URL, in any
+            process on any host: a :class:`starvideos_async.redis.RedisCoordinator`.
+            Replaces ``limiter``; a custom ``status_fetcher`` shares the limits but
+            not its polls. See the deployment guide.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class AsyncStarVideos:
         retry_policy: _retry.RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        coordinator: Coordinator | None = None,
     ) -> None:
         _check_count("max_concurrency", max_concurrency, 1)
         _check_count("max_retries", max_retries, 0)
@@ -108,8 +114,22 @@ class AsyncStarVideos:
         self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self.max_concurrency = max_concurrency
         self.poll_policy = poll_policy if poll_policy is not None else PollPolicy.default()
+        api_key = resolve_api_key(api_key)
+        self._shared: Coordinated | None = None
+        if coordinator is not None:
+            if not isinstance(coordinator, Coordinator):
+                raise ConfigurationError("coordinator", coordinator, "a RedisCoordinator")
+            if limiter is not None:
+                raise ConfigurationError("limiter", limiter, "None with a coordinator")
+            self._shared = coordinator.coordinate(
+                api_key=api_key,
+                base_url=str(self.base_url),
+                max_concurrency=max_concurrency,
+                max_status_rate=max_status_rate,
+            )
+            limiter = self._shared.limiter
         self._http = HTTPTransport(
-            api_key=resolve_api_key(api_key),
+            api_key=api_key,
             base_url=self.base_url,
             timeout=Timeout.coerce(timeout),
             retry=retry_policy or _retry.RetryPolicy(max_retries=max_retries),
@@ -118,15 +138,20 @@ class AsyncStarVideos:
             connection_limit=max(100, max_concurrency),
             max_response_bytes=max_response_bytes,
         )
-        self._status_gate = RateGate(max_status_rate)
+        self._status_gate = (
+            RateGate(max_status_rate) if self._shared is None else self._shared.gate
+        )
         self._scheduler = Scheduler(
             gate=self._status_gate, retry=self._http.retry, max_in_flight=max_concurrency
         )
+        # With a coordinator, the client's own fetcher is its retrieve() shared between
+        # processes (still gated and retried inside, like retrieve() itself).
+        own = self.retrieve if self._shared is None else self._shared.share_polls(self.retrieve)
         self._tasks = TaskContext(
             client=self,
             scheduler=self._scheduler,
-            status_fetcher=status_fetcher if status_fetcher is not None else self.retrieve,
-            own_fetcher=self.retrieve,
+            status_fetcher=status_fetcher if status_fetcher is not None else own,
+            own_fetcher=own,
         )
         self._creates = Creates(self._http, self._tasks, workers=max_concurrency)
 
@@ -164,6 +189,8 @@ class AsyncStarVideos:
         await self._scheduler.aclose()
         await self._creates.drain()
         await self._http.aclose()
+        if self._shared is not None:  # its slots, its subscriptions (after the last request)
+            await self._shared.aclose()
 
     @property
     def orphaned_tasks(self) -> list[VideoTask]:

@@ -275,8 +275,9 @@ class HTTPTransport:
                     raise Abandoned(f"{info} was not sent: its caller is gone")
                 # The gate is passed holding the slot, so the call leaves at once and
                 # calls cannot bunch up behind busy slots; but never *wait* for the gate
-                # holding the slot (creates would queue behind a slow status rate).
-                if gate is None or gate.try_pass():
+                # holding the slot (creates would queue behind a slow status rate). A cap
+                # shared with other processes confirms the pass (one async step).
+                if gate is None or (gate.try_pass() and (not gate.shared or await gate.confirm())):
                     answer = await self.send_once(session, info, payload)
                     break
             await gate.ready()

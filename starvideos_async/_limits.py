@@ -5,16 +5,23 @@
   semantics fits, e.g. a limiter shared between processes.
 * :class:`RateGate`: no window of one second sees more than ``rate`` status calls, and a
   429 pauses every status call of the client at once.
+* :class:`Coordinator`: where a client gets limits shared with other processes (a
+  limiter, a gate whose passes take an async step, a status fetcher that shares polls);
+  ``starvideos_async.redis`` has one. Without it nothing here leaves the process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-__all__ = ["Limiter", "RateGate", "default_limiter"]
+if TYPE_CHECKING:
+    from ._models import Video
+
+__all__ = ["Coordinated", "Coordinator", "Limiter", "RateGate", "default_limiter"]
 
 
 @runtime_checkable
@@ -55,9 +62,13 @@ class RateGate:
     tries again.
     """
 
+    #: Whether a pass :meth:`try_pass` gave must also be confirmed by :meth:`confirm`
+    #: (an async step: the cap is shared with other processes). Never for this class.
+    shared: ClassVar[bool] = False
+
     #: Spacing slack, so that transit jitter cannot squeeze ``rate + 1`` arrivals
     #: into one of the service's one-second windows.
-    SLACK: Final = 0.02
+    SLACK: ClassVar[float] = 0.02
 
     def __init__(self, rate: float | None) -> None:
         if rate is not None and (
@@ -91,6 +102,13 @@ class RateGate:
         self._next = now + self._spacing
         return True
 
+    async def confirm(self) -> bool:
+        """Confirm a pass :meth:`try_pass` gave, where the cap is shared (see :attr:`shared`).
+
+        ``False``: another process took the pass; :meth:`delay` then says how long to wait.
+        """
+        return True
+
     async def ready(self) -> None:
         """Return once a pass may be free (takes none); callers queue in arrival order."""
         async with self._queue:
@@ -101,8 +119,46 @@ class RateGate:
 
     async def wait(self) -> None:
         """Queue for a pass and take it."""
-        while not self.try_pass():
+        while not (self.try_pass() and (not self.shared or await self.confirm())):
             await self.ready()
+
+
+class Coordinated(Protocol):
+    """What a :class:`Coordinator` gives one client: its shared limits, and their end."""
+
+    #: Holds a slot of the shared concurrency limit per request.
+    limiter: Limiter
+    #: The shared status-rate cap (its :attr:`RateGate.shared` is true).
+    gate: RateGate
+
+    def share_polls(
+        self, fetch: Callable[[str], Awaitable[Video]]
+    ) -> Callable[[str], Awaitable[Video]]:
+        """``fetch`` (the client's status call) made once per due time for all processes."""
+        ...
+
+    async def aclose(self) -> None:
+        """The client closes: let go of what was taken for it."""
+        ...
+
+
+@runtime_checkable
+class Coordinator(Protocol):
+    """Shares a client's limits with the other clients on the same key (other processes).
+
+    :class:`starvideos_async.redis.RedisCoordinator` is one.
+    """
+
+    def coordinate(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        max_concurrency: int,
+        max_status_rate: float | None,
+    ) -> Coordinated:
+        """The shared limits of one client with this key, base URL and limits."""
+        ...
 
 
 def _now() -> float:

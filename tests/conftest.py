@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses
+from redis_support import redis_server, redis_url  # noqa: F401 - fixtures
 
 from starvideos_async import AsyncStarVideos, PollPolicy
 from starvideos_async.testing import FakeStarVideos, instant_retries

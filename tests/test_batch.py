@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from batch_worker import make_requests
 
 from starvideos_async import (
-    APIConnectionError,
-    APITimeoutError,
     AsyncStarVideos,
-    BadRequestError,
     ClientClosedError,
     InvalidRequestError,
-    MalformedResponseError,
-    PermissionDeniedError,
     PollPolicy,
-    RateLimitError,
-    RequestInfo,
-    ServerError,
     StarVideosError,
     VideoRequest,
 )
@@ -35,12 +30,12 @@ from starvideos_async.batch import (
     BatchSummary,
     Journal,
     JournalLockedError,
-    _runner,
     request_keys,
     run_batch,
 )
 from starvideos_async.testing import FakeStarVideos, Fault
 
+WORKER = Path(__file__).with_name("batch_worker.py")
 IMAGE = "https://images.example/first.png"
 LAST = "https://images.example/last.png"
 
@@ -527,36 +522,54 @@ async def test_attach_ties_an_unknown_create_to_its_task_and_the_next_run_tracks
 
 
 async def test_attach_refuses_what_cannot_be_right(
-    client: AsyncStarVideos, journal_path: Path
+    fake: FakeStarVideos, client: AsyncStarVideos, journal_path: Path
 ) -> None:
-    results = await collect(run_batch(client, mixed(2), journal=journal_path))
-    done, other = results.values()
+    fake.inject(Fault.status(502, when="after"), endpoint="create")  # the first: unknown
+    results = await collect(run_batch(client, mixed(2), journal=journal_path, max_in_flight=1))
+    (unknown,) = [r for r in results.values() if r.status == "unknown"]
+    (done,) = [r for r in results.values() if r.status == "completed"]
     async with Journal(journal_path) as journal:
         with pytest.raises(InvalidRequestError, match="no such key"):
             await journal.attach("no-such-key", "video_starvideos_1")
         with pytest.raises(InvalidRequestError, match="finished"):
             await journal.attach(done.key, "video_starvideos_1")
         with pytest.raises(InvalidRequestError, match="task_id"):
-            await journal.attach(done.key, " ")
-        await journal._set(done.key, "unknown", task_id=None)
+            await journal.attach(unknown.key, " ")
         with pytest.raises(InvalidRequestError, match="another key"):
-            await journal.attach(done.key, other.task_id or "")
+            await journal.attach(unknown.key, done.task_id or "")
+        entry = await journal.entry(unknown.key)
+    assert entry is not None
+    assert (entry.state, entry.task_id) == ("unknown", None)  # left as it was
 
 
-async def test_a_row_left_sending_by_a_dead_process_is_unknown_on_resume(
-    fake: FakeStarVideos, client: AsyncStarVideos, journal_path: Path
+async def test_a_create_a_killed_process_left_on_the_wire_is_unknown_on_resume(
+    fake: FakeStarVideos, client: AsyncStarVideos, journal_path: Path, tmp_path: Path
 ) -> None:
-    requests = mixed(2)
+    fake.inject(Fault.delay(60), endpoint="create")  # the first create never gets an answer
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, str(WORKER), "--base-url", fake.base_url, "--journal",
+        str(journal_path), "--download-dir", str(tmp_path / "videos"), "--count", "2",
+        "--max-in-flight", "1",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "STARVIDEOS_API_KEY": fake.api_key},
+    )  # fmt: skip
+    try:
+        with anyio.fail_after(60):  # the worker starts Python and imports the SDK first
+            while fake.counters["create"] == 0 and worker.returncode is None:
+                await asyncio.sleep(0.01)
+    finally:
+        worker.kill()  # SIGKILL: nothing is cleaned up, the row stays "sending"
+        await worker.wait()
+    requests = make_requests(2)
     key = request_keys(requests)[0]
-    async with Journal(journal_path) as journal:  # what a process killed mid-create leaves
-        await journal._add([(key, 0, _runner._items(requests)[0].body)])
-        await journal._set(key, "sending")
+    assert (await states(journal_path))[key] == "sending"
 
     results = await collect(run_batch(client, requests, journal=journal_path))
 
     assert results[key].status == "unknown"
     assert "stopped" in (results[key].error or "")
-    assert fake.created == 1
+    assert results[request_keys(requests)[1]].status == "completed"
+    assert fake.counters["create"] == 2  # the held create and the second request's
     async with Journal(journal_path) as journal:
         entry = await journal.entry(key)
     assert entry is not None
@@ -564,48 +577,63 @@ async def test_a_row_left_sending_by_a_dead_process_is_unknown_on_resume(
 
 
 @pytest.mark.parametrize(
-    ("error", "state", "status"),
+    ("fault", "state", "status"),
     [
-        (
-            APIConnectionError("refused", request=RequestInfo("POST", "/"), request_sent=False),
-            "pending",
-            "error",
-        ),
-        (
-            APITimeoutError("connect", request=RequestInfo("POST", "/"), request_sent=False),
-            "pending",
-            "error",
-        ),
-        (RateLimitError("429", request=RequestInfo("POST", "/")), "pending", "error"),
-        (
-            PermissionDeniedError("403", request=RequestInfo("POST", "/"), status_code=403),
-            "pending",
-            "error",
-        ),
-        (
-            BadRequestError("400", request=RequestInfo("POST", "/"), status_code=400),
-            "finished",
-            "error",
-        ),
-        (
-            BadRequestError("422", request=RequestInfo("POST", "/"), status_code=422),
-            "finished",
-            "error",
-        ),
-        (APIConnectionError("reset", request=RequestInfo("POST", "/")), "unknown", "unknown"),
-        (APITimeoutError("read", request=RequestInfo("POST", "/")), "unknown", "unknown"),
-        (
-            ServerError("502", request=RequestInfo("POST", "/"), status_code=502),
-            "unknown",
-            "unknown",
-        ),
-        (MalformedResponseError("empty", request=RequestInfo("POST", "/")), "unknown", "unknown"),
+        (Fault.rate_limit("0"), "pending", "error"),  # 429 past the retries
+        (Fault.status(401), "pending", "error"),
+        (Fault.status(403), "pending", "error"),
+        (Fault.status(400), "finished", "error"),
+        (Fault.status(422), "finished", "error"),
+        (Fault.status(502, when="after"), "unknown", "unknown"),
+        (Fault.drop_connection(when="after"), "unknown", "unknown"),
+        (Fault.delay(1.0, when="after"), "unknown", "unknown"),  # past the read timeout
+        (Fault.empty_body(when="after"), "unknown", "unknown"),  # a 200 without a task
     ],
+    ids=["429", "401", "403", "400", "422", "502", "reset", "read-timeout", "malformed"],
 )
-def test_a_failed_create_is_retried_only_when_surely_nothing_was_created(
-    error: Any, state: str, status: str
+async def test_a_failed_create_is_sent_again_only_when_surely_nothing_was_created(
+    fake: FakeStarVideos,
+    sleeps: list[float],
+    journal_path: Path,
+    fault: Fault,
+    state: str,
+    status: str,
 ) -> None:
-    assert _runner._classify(error) == (state, status)
+    injected = fake.inject(fault, endpoint="create", times=None)
+    async with fake.client(poll_policy=PollPolicy.fixed(0.005), timeout=0.3) as client:
+        (first,) = (await collect(run_batch(client, mixed(1), journal=journal_path))).values()
+        assert first.status == status
+        async with Journal(journal_path) as journal:
+            entry = await journal.entry(first.key)
+        assert entry is not None
+        assert (entry.state, entry.status) == (state, "error" if state == "finished" else None)
+        injected.remove()
+        creates = fake.counters["create"]
+
+        (second,) = (await collect(run_batch(client, mixed(1), journal=journal_path))).values()
+
+    if state == "pending":  # nothing was created: the next run sends it again
+        assert second.status == "completed"
+        assert fake.counters["create"] == creates + 1
+    else:  # refused for good, or the task may exist: never sent again unasked
+        assert second.status == status
+        assert fake.counters["create"] == creates
+
+
+async def test_a_create_that_never_left_is_sent_again_next_run(
+    fake: FakeStarVideos, sleeps: list[float], journal_path: Path, closed_port: int
+) -> None:
+    nowhere = f"http://127.0.0.1:{closed_port}/kyyReactApiServer"
+    async with AsyncStarVideos(fake.api_key, base_url=nowhere) as refused:
+        (first,) = (await collect(run_batch(refused, mixed(1), journal=journal_path))).values()
+    assert first.status == "error"
+    assert (await states(journal_path))[first.key] == "pending"
+
+    async with fake.client(poll_policy=PollPolicy.fixed(0.005)) as client:
+        (second,) = (await collect(run_batch(client, mixed(1), journal=journal_path))).values()
+
+    assert second.status == "completed"
+    assert fake.created == 1
 
 
 async def test_a_refused_create_is_an_error_and_is_sent_again_next_run(
@@ -771,54 +799,101 @@ async def test_an_open_journal_is_left_open_for_its_owner(
     assert not journal.is_open
 
 
+async def pending_rows(fake: FakeStarVideos, keys: list[str], journal: Path) -> None:
+    """Rows for ``keys``, all ``pending``: a batch on a closed client ends before any create."""
+    closed = fake.client()
+    await closed.aclose()
+    requests = [VideoRequest(f"shot {key}", key=key) for key in keys]
+    with pytest.raises(ClientClosedError):
+        await collect(run_batch(closed, requests, journal=journal))
+    assert set((await states(journal)).values()) == {"pending"}
+
+
+def wal_frames(journal: Path) -> int:
+    """The frames in the journal's write-ahead log (SQLite's WAL format): one or more a commit."""
+    wal = journal.with_name(f"{journal.name}-wal")
+    page_size = int.from_bytes(wal.read_bytes()[8:12], "big")  # from the 32-byte header
+    return (wal.stat().st_size - 32) // (24 + page_size)
+
+
 async def test_concurrent_journal_writes_share_commits_and_a_conflict_fails_alone(
-    journal_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeStarVideos, journal_path: Path
 ) -> None:
-    groups: list[int] = []
-    commit = Journal._commit
-
-    async def counting(self: Journal, group: list[Any]) -> None:
-        groups.append(len(group))
-        await commit(self, group)
-
-    monkeypatch.setattr(Journal, "_commit", counting)
     keys = [f"k{i}" for i in range(50)]
-    conflicts: list[BaseException] = []
+    await pending_rows(fake, [*keys, "dup"], journal_path)
+    conflicts: list[InvalidRequestError] = []
     async with Journal(journal_path) as journal:
-        await journal._add([(k, i, "{}") for i, k in enumerate([*keys, "dup"])])
 
-        async def duplicate() -> None:
+        async def attach(key: str, task_id: str) -> None:
             try:
-                await journal._set("dup", "submitted", task_id="t7")  # k7's task
-            except sqlite3.IntegrityError as exc:
+                await journal.attach(key, task_id)
+            except InvalidRequestError as exc:
                 conflicts.append(exc)
 
         async with anyio.create_task_group() as group:
             for i, key in enumerate(keys):
-                group.start_soon(lambda k=key, i=i: journal._set(k, "submitted", task_id=f"t{i}"))
-            group.start_soon(duplicate)
+                group.start_soon(attach, key, f"t{i}")
+            group.start_soon(attach, "dup", "t7")  # k7's task
+        frames = wal_frames(journal_path)
         entries = {e.key: e for e in await journal.entries()}
 
-    assert [(entries[k].state, entries[k].task_id) for k in keys] == [
-        ("submitted", f"t{i}") for i in range(50)
+    assert [(entries[k].state, entries[k].task_id) for k in keys if k != "k7"] == [
+        ("submitted", f"t{i}") for i in range(50) if i != 7
     ]
-    assert (entries["dup"].state, entries["dup"].task_id) == ("pending", None)
+    # t7 went to one of the two keys asking for it; the other row was left as it was.
+    assert sorted((entries[k].state, entries[k].task_id) for k in ("k7", "dup")) == [
+        ("pending", None),
+        ("submitted", "t7"),
+    ]
     assert len(conflicts) == 1
-    assert sum(groups) == 52  # the insert and 51 updates ...
-    assert len(groups) < 10  # ... in a few transactions, not 52
+    assert "another key" in str(conflicts[0])
+    # Each commit adds at least one frame to the log (one at a time, these 51 writes
+    # take about 100): fewer frames than writes means they shared commits.
+    assert frames < 51
 
 
-async def test_a_failed_commit_fails_its_writers_and_leaves_the_journal_usable(
-    journal_path: Path,
+DISK_FULL = """
+import asyncio, os, resource, signal, sys
+from starvideos_async.batch import Journal
+
+async def main(path):
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
+    async with Journal(path) as journal:
+        await journal.attach("a", "task-a")
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path + "-wal"), hard))
+        try:
+            await journal.attach("b", "task-b")  # the disk is full
+        except Exception as exc:
+            print(type(exc).__name__)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        await journal.attach("c", "task-c")  # space again: the journal goes on
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs RLIMIT_FSIZE")
+async def test_a_failed_commit_fails_its_writer_and_leaves_the_journal_usable(
+    fake: FakeStarVideos, journal_path: Path
 ) -> None:
+    await pending_rows(fake, ["a", "b", "c"], journal_path)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DISK_FULL, str(journal_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().split() == ["OperationalError"]  # the writer was told
+
     async with Journal(journal_path) as journal:
-        await journal._add([("k", 0, "{}")])
-        with pytest.raises(sqlite3.OperationalError):
-            await journal._write("UPDATE no_such_table SET x = 1", ())
-        await journal._set("k", "submitted", task_id="t")
-        entry = await journal.entry("k")
-    assert entry is not None
-    assert entry.task_id == "t"
+        entries = {e.key: (e.state, e.task_id) for e in await journal.entries()}
+    assert entries == {
+        "a": ("submitted", "task-a"),
+        "b": ("pending", None),
+        "c": ("submitted", "task-c"),
+    }
     with pytest.raises(RuntimeError, match="not open"):
         await journal.entries()
 

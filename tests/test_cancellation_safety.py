@@ -62,26 +62,32 @@ async def test_submit_many_cut_short_by_a_timeout_loses_no_created_id(
     assert {t.id for t in client.orphaned_tasks} == set(fake.tasks)
 
 
-async def test_a_bug_in_submit_many_surfaces_as_itself_and_keeps_the_created_tasks(
-    fake: FakeStarVideos, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import starvideos_async._client as client_module
+class BuggyLimiter:
+    """Two slots, like the default limiter of ``max_concurrency=2``; entry ``bug_at`` raises."""
 
-    real = client_module.request_body
-    calls = 0
+    def __init__(self, bug_at: int) -> None:
+        self.slots = asyncio.Semaphore(2)
+        self.entries = 0
+        self.bug_at = bug_at
 
-    def buggy(request: VideoRequest) -> dict[str, object]:
-        nonlocal calls
-        calls += 1
-        if calls == 5:
+    async def __aenter__(self) -> None:
+        self.entries += 1
+        if self.entries == self.bug_at:
             raise RuntimeError("a bug")
-        return real(request)
+        await self.slots.acquire()
 
-    monkeypatch.setattr(client_module, "request_body", buggy)
-    async with fake.client(max_concurrency=2) as client:
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.slots.release()
+
+
+async def test_a_bug_in_submit_many_surfaces_as_itself_and_keeps_the_created_tasks(
+    fake: FakeStarVideos,
+) -> None:
+    # A create is sent only once it holds a slot: the fifth create is never sent.
+    async with fake.client(max_concurrency=2, limiter=BuggyLimiter(bug_at=5)) as client:
         with pytest.raises(RuntimeError, match="a bug"):
             await client.submit_many([VideoRequest(prompt=f"p{i}") for i in range(10)])
-    assert 4 <= fake.created <= 5  # the other worker ends its create, starts none
+    assert fake.created == 4  # the other worker ends its create, starts none
     assert {t.id for t in client.orphaned_tasks} == set(fake.tasks)
 
 

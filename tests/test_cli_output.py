@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from starvideos_async._cli._output import JsonReporter, Reporter, RichReporter, make_reporter
+from starvideos_async import Estimate, PollPolicy
+from starvideos_async._cli._output import (
+    JsonReporter,
+    Reporter,
+    RichReporter,
+    make_reporter,
+    seconds,
+)
 from starvideos_async.batch import BatchResult
 from starvideos_async.batch._inputs import InputError, load_requests, parse_requests
 
@@ -155,3 +165,64 @@ def test_input_files_by_suffix(tmp_path: Path) -> None:
         load_requests(tmp_path / "missing.jsonl")
     with pytest.raises(ValueError, match="unknown input format"):
         parse_requests("", fmt="xml")
+
+
+def learnt_estimator() -> Callable[[float], Estimate | None]:
+    """Estimates of a policy that saw tasks finish at 40 to 80 s."""
+    policy = PollPolicy.adaptive(seed=1)
+    for age in range(40, 81, 2):
+        policy.observe(running_at=float(age), finished_by=float(age), duration=5)
+    return lambda created: policy.estimate(age=max(time.time() - created, 0.0), duration=None)
+
+
+def test_plain_status_lines_say_when_the_task_will_likely_be_done() -> None:
+    out = io.StringIO()
+    reporter = Reporter(out)
+    reporter.start(2, title="unit")
+    reporter.status("a", "video_1", "queued", created=time.time())
+    reporter.estimator = learnt_estimator()
+    reporter.status("b", "video_2", "queued", created=time.time())
+    reporter.status("c", "video_3", "queued")  # its creation time unknown
+    lines = out.getvalue().splitlines()
+
+    assert lines[1] == "[0/2] key=a id=video_1 is now queued"  # nothing learnt yet
+    assert re.fullmatch(
+        r"\[0/2\] key=b id=video_2 is now queued \(likely done in 1m\d\ds, 90 %: 1m\d\ds\)",
+        lines[2],
+    )
+    assert lines[3] == "[0/2] key=c id=video_3 is now queued"
+    estimate = reporter.estimate("b")
+    assert estimate is not None
+    assert 50 <= estimate.median <= 70
+    assert estimate.median < estimate.p90 <= 85
+    reporter.result(BatchResult(key="b", status="completed", task_id="video_2"))
+    assert reporter.estimate("b") is None
+
+
+def test_the_live_view_shows_the_estimates_per_task_and_for_the_batch() -> None:
+    out = io.StringIO()
+    reporter = RichReporter(out)
+    reporter.estimator = learnt_estimator()
+    reporter.start(3, title="unit")
+    reporter.status("old", "video_1", "processing", created=time.time() - 70)
+    reporter.status("new", "video_2", "queued", created=time.time())
+    latest = reporter.in_flight()
+    reporter.finish()
+    text = out.getvalue()
+
+    assert latest is not None
+    new, old = reporter.estimate("new"), reporter.estimate("old")
+    assert new is not None
+    assert old is not None
+    assert old.median < new.median  # 70 s old: little left
+    assert latest[0].median == pytest.approx(new.median, abs=1.0)  # the batch: the last
+    assert "in flight: the last likely done in" in text
+    assert re.search(r"processing +old +likely done in \d+s, 90 %: \d+s", text)
+    assert re.search(r"queued +new +likely done in 1m\d\ds, 90 %: 1m\d\ds", text)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(0.4, "0s"), (42, "42s"), (185, "3m05s"), (3720, "1h02m"), (-3, "0s")]
+)
+def test_seconds_are_shown_in_the_largest_units(value: float, shown: str) -> None:
+    assert seconds(value) == shown

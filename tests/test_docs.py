@@ -5,8 +5,9 @@ A page's blocks run in order, in one namespace, in a subprocess of their own (so
 ``python -m asyncio`` or a notebook. A block with a top-level ``await`` runs on one event
 loop kept for the whole page; any other block runs as plain code. The environment holds
 ``STARVIDEOS_API_KEY`` and ``STARVIDEOS_BASE_URL`` of a fake service on 127.0.0.1 (the
-one ``starvideos fake-server --time-scale 0.01`` serves), and the working directory is an
-empty temporary folder.
+one ``starvideos fake-server --time-scale 0.01`` serves), ``STARVIDEOS_REDIS_URL`` of the
+suite's redis-server (tests/redis_support.py), and the working directory is an empty
+temporary folder.
 
 A page that shows parts of a program of ``examples/`` (a ``literalinclude``) has that
 program's definitions in its namespace, as a reader who copied them would; a process the
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_support import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -283,9 +285,10 @@ _runs: dict[str, subprocess.Popen[str]] = {}
 _finished: dict[str, PageRun] = {}
 
 
-def _start(page: str, workdir: Path) -> None:
+def _start(page: str, workdir: Path, redis_url: str) -> None:
     results = workdir / "results.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STARVIDEOS_")}
+    env["STARVIDEOS_REDIS_URL"] = redis_url  # the suite's redis-server (the deployment guide)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     _runs[page] = subprocess.Popen(  # noqa: S603
         [sys.executable, __file__, page, str(results)],
@@ -298,11 +301,11 @@ def _start(page: str, workdir: Path) -> None:
     )
 
 
-def page_run(page: str, tmp_path_factory: pytest.TempPathFactory) -> PageRun:
+def page_run(page: str, tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> PageRun:
     """Runs every page once (all at the same time, at the first request); one page's result."""
     if not _runs:
         for name in sorted({b.page for b in BLOCKS if b.skip is None}):
-            _start(name, tmp_path_factory.mktemp("page"))
+            _start(name, tmp_path_factory.mktemp("page"), redis_url)
     if page not in _finished:
         proc = _runs[page]
         count = sum(1 for b in BLOCKS if b.page == page and b.skip is None)
@@ -322,10 +325,12 @@ def page_run(page: str, tmp_path_factory: pytest.TempPathFactory) -> PageRun:
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
-def test_block_runs(block: Block, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_block_runs(
+    block: Block, tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> None:
     if block.skip is not None:
         pytest.skip(f"marked in the page: {block.skip}")
-    run = page_run(block.page, tmp_path_factory)
+    run = page_run(block.page, tmp_path_factory, redis_server.url)
     result = run.results.get(block.line)
     if result is None or "error" not in result:
         what = "did not finish" if result else "never started (an earlier block hung?)"
@@ -335,8 +340,10 @@ def test_block_runs(block: Block, tmp_path_factory: pytest.TempPathFactory) -> N
 
 
 @pytest.mark.parametrize("page", sorted({b.page for b in BLOCKS if b.skip is None}))
-def test_page_leaves_nothing_behind(page: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    run = page_run(page, tmp_path_factory)
+def test_page_leaves_nothing_behind(
+    page: str, tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+) -> None:
+    run = page_run(page, tmp_path_factory, redis_server.url)
     for sign in ("Unclosed", "Task was destroyed", "Traceback", "Exception ignored"):
         assert sign not in run.output, run.output
     assert run.returncode == 0, run.output

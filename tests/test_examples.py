@@ -564,3 +564,22 @@ async def test_fastapi_backend_stops_polling_when_the_client_disconnects(
         settled = await status_calls_settle(fake)
         await asyncio.sleep(0.5)
         assert fake.counters["status"] == settled
+
+
+# -- generate_blocking.py -------------------------------------------------------------
+
+
+async def test_generate_blocking_downloads_every_prompt_from_a_plain_script(
+    fake: FakeStarVideos, tmp_path: Path
+) -> None:
+    env = {"STARVIDEOS_API_KEY": fake.api_key, "STARVIDEOS_BASE_URL": fake.base_url}
+    args = ("a fox", "waves", "a kite", "-o", str(tmp_path), *FAST)
+    code, out = await run_script("generate_blocking", *args, env=env)
+
+    assert code == 0, out
+    assert len(fake.tasks) == 3
+    for task_id in fake.tasks:
+        assert (tmp_path / f"{task_id}.mp4").read_bytes() == fake.video_bytes(task_id)
+        assert f"submitted {task_id}" in out
+    assert out.count("saved ") == 3
+    assert fake.api_key not in out

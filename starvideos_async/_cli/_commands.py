@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -110,6 +111,12 @@ def _client(args: argparse.Namespace) -> AsyncStarVideos:
     settings = {
         arg: getattr(args, dest) for dest, arg in _CLIENT_SETTINGS.items() if dest in args.shared
     }
+    if getattr(args, "redis", None):
+        try:
+            from starvideos_async.redis import RedisCoordinator
+        except ImportError as exc:  # redis-py missing
+            raise UsageError("--redis needs: pip install 'starvideos-async[redis]'") from exc
+        settings["coordinator"] = RedisCoordinator(args.redis)
     try:
         return AsyncStarVideos(_read_key(args), base_url=args.base_url, **settings)
     except StarVideosError as exc:  # no key, a bad base URL or setting
@@ -257,6 +264,10 @@ async def _run_batch(
     from ._output import make_reporter
 
     reporter = make_reporter(json_output=args.json)
+    # Estimates from the client's policy, over every duration (the view knows no request).
+    reporter.estimator = lambda created: client.poll_policy.estimate(
+        age=max(time.time() - created, 0.0), duration=None
+    )
     out_path = getattr(args, "out", None)
     try:
         run = run_batch(
@@ -268,7 +279,9 @@ async def _run_batch(
             poll_policy=_policy(args),
             retry_unknown=getattr(args, "retry_unknown", False),
             timeout=getattr(args, "timeout", None),
-            on_status=lambda key, video: reporter.status(key, video.id, video.status_value),
+            on_status=lambda key, video: reporter.status(
+                key, video.id, video.status_value, created=video.created
+            ),
         )
     except InvalidRequestError as exc:  # e.g. two rows with the same key
         raise UsageError(str(exc)) from exc

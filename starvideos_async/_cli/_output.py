@@ -13,10 +13,14 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from starvideos_async._models import Video
+    from starvideos_async._models import Estimate, Video
+
+#: When a task created at the given unix time will likely be done (the client's policy).
+Estimator = Callable[[float], "Estimate | None"]
 
 __all__ = ["Reporter", "make_reporter", "note", "print_video", "video_record"]
 
@@ -76,6 +80,8 @@ class Reporter:
         self.total = 0
         self.counts: Counter[str] = Counter()
         self.running: dict[str, str] = {}  # key -> latest status, until its result
+        self.created: dict[str, float] = {}  # key -> its running task's creation time
+        self.estimator: Estimator | None = None
         self.started = time.monotonic()
 
     def start(self, total: int, *, title: str = "batch") -> None:
@@ -84,14 +90,38 @@ class Reporter:
         self.started = time.monotonic()
         self._line(f"{title}: {total} requests")
 
-    def status(self, key: str, task_id: str, status: str) -> None:
-        """A running task changed status (queued, processing ...)."""
+    def status(self, key: str, task_id: str, status: str, *, created: float | None = None) -> None:
+        """A running task changed status (queued, processing ...); ``created``: unix time."""
+        self._track(key, status, created)
+        line = f"[{self.done}/{self.total}] key={key} id={task_id} is now {status}"
+        estimate = self.estimate(key)
+        if estimate is not None:
+            line += f" ({describe(estimate)})"
+        self._line(line)
+
+    def _track(self, key: str, status: str, created: float | None) -> None:
         self.running[key] = status
-        self._line(f"[{self.done}/{self.total}] key={key} id={task_id} is now {status}")
+        if created is not None:
+            self.created[key] = created
+
+    def estimate(self, key: str) -> Estimate | None:
+        """When the running task of ``key`` will likely be done, once the client can say."""
+        created = self.created.get(key)
+        if created is None or self.estimator is None or key not in self.running:
+            return None
+        return self.estimator(created)
+
+    def in_flight(self) -> tuple[Estimate, Estimate] | None:
+        """The running tasks' estimates with the latest median and the latest p90."""
+        estimates = [e for e in map(self.estimate, list(self.running)) if e is not None]
+        if not estimates:
+            return None
+        return max(estimates, key=lambda e: e.median), max(estimates, key=lambda e: e.p90)
 
     def result(self, result: ResultLike) -> None:
         """One request reached its end."""
         self.running.pop(result.key, None)
+        self.created.pop(result.key, None)
         self.counts[result.status] += 1
         parts = [f"[{self.done}/{self.total}]", result.status, f"key={result.key}"]
         if result.task_id:
@@ -140,14 +170,15 @@ class JsonReporter(Reporter):
         self.started = time.monotonic()
         self._emit({"event": "start", "title": title, "total": total})
 
-    def status(self, key: str, task_id: str, status: str) -> None:
+    def status(self, key: str, task_id: str, status: str, *, created: float | None = None) -> None:
         """See :meth:`Reporter.status`."""
-        self.running[key] = status
+        self._track(key, status, created)
         self._emit({"event": "status", "key": key, "task_id": task_id, "status": status})
 
     def result(self, result: ResultLike) -> None:
         """See :meth:`Reporter.result`."""
         self.running.pop(result.key, None)
+        self.created.pop(result.key, None)
         self.counts[result.status] += 1
         self._emit(
             {
@@ -198,14 +229,15 @@ class RichReporter(Reporter):
         self._live.start()
         self._live.update(self._render())
 
-    def status(self, key: str, task_id: str, status: str) -> None:
+    def status(self, key: str, task_id: str, status: str, *, created: float | None = None) -> None:
         """See :meth:`Reporter.status`."""
-        self.running[key] = status
+        self._track(key, status, created)
         self._live.update(self._render())
 
     def result(self, result: ResultLike) -> None:
         """See :meth:`Reporter.result`."""
         self.running.pop(result.key, None)
+        self.created.pop(result.key, None)
         self.counts[result.status] += 1
         line = f"{result.status:<10} {result.key:<24} {result.task_id or '-'}"
         if result.error:
@@ -247,8 +279,45 @@ class RichReporter(Reporter):
             info += f", about {eta:.0f}s left"
         if self._timed_out:
             info += f"; timed out, {self.total - self.done} unfinished (resumable)"
+        lines = self._estimates()  # (also at the end: a timed-out batch's tasks run on)
         bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
-        return Group(table, bar, Text(info), Text("\n".join(self._recent)))
+        return Group(table, bar, Text(info), *lines, Text("\n".join(self._recent)))
+
+    def _estimates(self) -> list[Any]:
+        """The batch's and the first running tasks' estimates, as lines."""
+        from rich.text import Text
+
+        latest = self.in_flight()
+        if latest is None:
+            return []
+        by_median, by_p90 = latest
+        lines = [
+            Text(
+                f"in flight: the last likely done in {seconds(by_median.median)} "
+                f"(90 %: {seconds(by_p90.p90)})",
+                style="cyan",
+            )
+        ]
+        for key in list(self.running)[:5]:
+            estimate = self.estimate(key)
+            if estimate is not None:
+                lines.append(Text(f"  {self.running[key]:<10} {key:<24} {describe(estimate)}"))
+        return lines
+
+
+def seconds(value: float) -> str:
+    """``42s``, ``3m05s`` or ``1h02m``."""
+    value = max(round(value), 0)
+    if value < 60:
+        return f"{value}s"
+    if value < 3600:
+        return f"{value // 60}m{value % 60:02d}s"
+    return f"{value // 3600}h{value % 3600 // 60:02d}m"
+
+
+def describe(estimate: Estimate) -> str:
+    """An estimate in words: ``likely done in 42s, 90 %: 1m10s``."""
+    return f"likely done in {seconds(estimate.median)}, 90 %: {seconds(estimate.p90)}"
 
 
 def make_reporter(*, json_output: bool, stream: IO[str] | None = None) -> Reporter:

@@ -144,9 +144,28 @@ _SHARED: dict[str, _Shared] = {
         "HTTP requests in flight at once",
     ),
 }
+
+
+def _redis_url(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise argparse.ArgumentTypeError(f"not a redis://, rediss:// or unix:// URL: {text!r}")
+    return text
+
+
+_SHARED["redis"] = _Shared(
+    "--redis",
+    "STARVIDEOS_REDIS_URL",
+    None,
+    {
+        "type": _redis_url,
+        "metavar": "URL",
+        "help": "share the limits and the polling with every process on this key through "
+        "the Redis at URL (default: $STARVIDEOS_REDIS_URL, else none)",
+    },
+)
 #: The shared options each kind of command uses.
 _OUTPUT = ("json",)
-_API = ("json", "base_url", "api_key_file", "request_timeout", "max_retries")
+_API = ("json", "base_url", "api_key_file", "request_timeout", "max_retries", "redis")
 _POLLING = (*_API, "max_status_rate")
 _BATCH = (*_POLLING, "max_concurrency")
 

@@ -56,9 +56,11 @@ the last run stopped. What it guarantees:
 
 from typing import Final
 
-from . import _runner
+from . import _results, _runner
 from ._journal import Journal, JournalEntry, JournalLockedError
-from ._runner import BatchResult, BatchRun, BatchSummary, request_keys, run_batch
+from ._keys import request_keys
+from ._results import BatchResult, BatchSummary
+from ._runner import BatchRun, run_batch
 
 __all__ = [
     "DEFAULT_MAX_IN_FLIGHT",
@@ -78,8 +80,8 @@ __all__ = [
 # from the ``#:`` comment above it in the module it documents, and that is this one.
 
 #: The outcome of one request of a batch.
-BatchStatus = _runner.BatchStatus
+BatchStatus = _results.BatchStatus
 #: ``run_batch``'s default bound on tasks submitted but not finished.
 DEFAULT_MAX_IN_FLIGHT: Final = _runner.DEFAULT_MAX_IN_FLIGHT
 #: ``(key, video)`` hook of :func:`run_batch` for each status change of a task.
-StatusHook = _runner.StatusHook
+StatusHook = _results.StatusHook

@@ -1,228 +1,47 @@
 """The batch runner: :func:`run_batch` and the run it returns, :class:`BatchRun`.
 
-The promises it keeps are in the docstring of :mod:`starvideos_async.batch`, its public
-face; the journal it writes is ``_journal``, the input files it reads ``_inputs``.
+:func:`run_batch` checks its arguments before anything is sent; :class:`BatchRun` starts
+the work (``_work``) with ``async with`` or the first iteration, yields each result,
+and stops the work cleanly when left early or cancelled. The promises it keeps are in
+the docstring of :mod:`starvideos_async.batch`, its public face; what it yields is in
+``_results``, the keys of the requests in ``_keys``, the journal it writes ``_journal``,
+the input files the command line reads ``_inputs``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import math
 import os
-import sys
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 import anyio
-import anyio.abc
-import attrs
 
-from starvideos_async._errors import (
-    APIConnectionError,
-    APIStatusError,
-    ClientClosedError,
-    InvalidRequestError,
-    StarVideosError,
-    TaskFailedError,
-)
-from starvideos_async._files import remove_partial_files
-from starvideos_async._models import TaskStatus, Video
+from starvideos_async._errors import InvalidRequestError
 from starvideos_async._poll_policy import PollPolicy
 from starvideos_async._requests import VideoRequest, check_timeout
-from starvideos_async._serde import request_body
-from starvideos_async._task import VideoTask
 
-from ._journal import Journal, JournalEntry, State, canonical_json
-
-if sys.version_info < (3, 11):  # pragma: no cover - the backport on 3.10
-    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found,unused-ignore]
+from ._journal import Journal
+from ._keys import BatchItem, batch_items
+from ._results import BatchResult, BatchSummary, StatusHook
+from ._work import BatchWork
 
 if TYPE_CHECKING:
     from starvideos_async._client import AsyncStarVideos
 
-__all__ = [
-    "DEFAULT_MAX_IN_FLIGHT",
-    "BatchResult",
-    "BatchRun",
-    "BatchStatus",
-    "BatchSummary",
-    "StatusHook",
-    "request_keys",
-    "run_batch",
-]
+__all__ = ["DEFAULT_MAX_IN_FLIGHT", "BatchRun", "run_batch"]
 
-#: The outcome of one request of a batch.
-BatchStatus = Literal["completed", "failed", "cancelled", "unknown", "error"]
 #: ``run_batch``'s default bound on tasks submitted but not finished.
 DEFAULT_MAX_IN_FLIGHT: Final = 16
-
-_FINAL: Final[dict[object, BatchStatus]] = {
-    TaskStatus.COMPLETED: "completed",
-    TaskStatus.FAILED: "failed",
-    TaskStatus.CANCELLED: "cancelled",
-}
-#: The order in which a run handles journal states: the cheap and the running first.
-_ORDER: Final[dict[State, int]] = {
-    "downloaded": 0,
-    "finished": 1,
-    "submitted": 2,
-    "sending": 3,
-    "unknown": 3,
-    "pending": 4,
-}
-_DIED_SENDING: Final = "the process stopped while this create was on the wire"
-
-
-#: ``(key, video)`` hook of :func:`run_batch` for each status change of a task.
-StatusHook = Callable[[str, Video], object]
-
-
-@attrs.frozen
-class BatchResult:
-    """The end of one request of a batch.
-
-    Attributes:
-        key: The request's key.
-        status: ``"completed"`` (and downloaded, when a ``download_dir`` was given),
-            ``"failed"`` or ``"cancelled"`` (the task ended so on the service),
-            ``"unknown"`` (a create whose outcome is unknown: not sent again unless
-            asked), or ``"error"`` (the create was refused, waiting or the download
-            failed: see :attr:`error`; the next run tries again where that is safe).
-        task_id: The task's id, when there is one.
-        error: What went wrong, in words.
-        path: The downloaded file.
-        video: The task's final snapshot, when this run saw one.
-        request: The request.
-    """
-
-    key: str
-    status: BatchStatus
-    task_id: str | None = None
-    error: str | None = None
-    path: Path | None = None
-    video: Video | None = attrs.field(default=None, repr=False)
-    request: VideoRequest | None = attrs.field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the request completed (and was downloaded, if asked)."""
-        return self.status == "completed"
-
-
-@attrs.frozen
-class BatchSummary:
-    """Counts of the results a batch has yielded so far (``BatchRun.summary``).
-
-    Attributes:
-        total: Requests in the batch.
-        completed: Results with status ``completed`` (and so on for the others).
-        failed: ``failed`` results.
-        cancelled: ``cancelled`` results.
-        unknown: ``unknown`` results.
-        error: ``error`` results.
-        submitted: Tasks created by this run (the journal had not seen them sent).
-    """
-
-    total: int
-    completed: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    unknown: int = 0
-    error: int = 0
-    submitted: int = 0
-
-    @property
-    def done(self) -> int:
-        """Requests with a result so far."""
-        return self.completed + self.failed + self.cancelled + self.unknown + self.error
-
-    @property
-    def remaining(self) -> int:
-        """Requests without a result yet."""
-        return self.total - self.done
-
-    @property
-    def all_completed(self) -> bool:
-        """Whether every request completed."""
-        return self.completed == self.total
-
-
-@attrs.frozen
-class _Limits:
-    """A run's semaphores: tasks in flight, creates at once, downloads at once."""
-
-    in_flight: anyio.Semaphore
-    creates: anyio.Semaphore
-    downloads: anyio.Semaphore
-
-
-@attrs.define(eq=False)
-class _Item:
-    key: str
-    position: int
-    request: VideoRequest
-    body: str  # canonical JSON of the create body
-    entry: JournalEntry | None = None
-
-
-def _items(requests: Iterable[VideoRequest]) -> list[_Item]:
-    items: list[_Item] = []
-    seen: set[str] = set()
-    for position, request in enumerate(requests):
-        if not isinstance(request, VideoRequest):
-            raise TypeError(f"requests[{position}] is {type(request).__name__}, not VideoRequest")
-        body = canonical_json(request_body(request))
-        key = request.key
-        if key is None:
-            key = f"{position}-{hashlib.sha256(body.encode()).hexdigest()[:10]}"
-        elif not key:
-            raise InvalidRequestError("key", key, f"requests[{position}] has an empty key")
-        if key in seen:
-            raise InvalidRequestError(
-                "key", key, f"keys must be unique; requests[{position}] repeats it"
-            )
-        seen.add(key)
-        items.append(_Item(key, position, request, body))
-    return items
-
-
-def request_keys(requests: Iterable[VideoRequest]) -> list[str]:
-    """The batch key of each request, in order (see the module docs).
-
-    Raises:
-        InvalidRequestError: Two requests share a key, or a key is empty.
-        TypeError: An item is not a :class:`VideoRequest`.
-    """
-    return [item.key for item in _items(requests)]
 
 
 def _count(name: str, value: object) -> int:
     if type(value) is not int or value < 1:
         raise InvalidRequestError(name, value, "an int >= 1")
     return value
-
-
-_UNKNOWN: Final[tuple[State, BatchStatus]] = ("unknown", "unknown")
-
-
-def _classify(error: StarVideosError) -> tuple[State, BatchStatus]:
-    """Where a failed create leaves its row: surely nothing created, or unknown."""
-    if isinstance(error, APIConnectionError) and not error.request_sent:
-        return "pending", "error"
-    if isinstance(error, APIStatusError) and 400 <= error.status_code < 500:
-        return ("finished" if error.status_code in (400, 422) else "pending"), "error"
-    return _UNKNOWN
-
-
-def _describe(error: BaseException) -> str:
-    """An error in words: the SDK's say enough, others get their type name."""
-    if isinstance(error, StarVideosError):
-        return str(error)
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 class BatchRun:
@@ -239,7 +58,7 @@ class BatchRun:
     def __init__(
         self,
         client: AsyncStarVideos,
-        items: list[_Item],
+        items: list[BatchItem],
         journal: Journal,
         download_dir: Path | None,
         max_in_flight: int,
@@ -250,18 +69,21 @@ class BatchRun:
         timeout: float | None = None,
     ) -> None:
         self.journal = journal
-        self._timeout = timeout
-        self._timed_out = False
-        self._on_status = on_status
-        self._client = client
-        self._items = items
-        self._download_dir = download_dir
-        self._max_in_flight = max_in_flight
-        self._max_downloads = max_downloads
-        self._poll_policy = poll_policy
-        self._retry_unknown = retry_unknown
+        self._total = len(items)
+        self._work = BatchWork(
+            client,
+            items,
+            journal,
+            download_dir,
+            max_in_flight,
+            max_downloads,
+            poll_policy,
+            retry_unknown,
+            on_status,
+            timeout,
+            self._deliver,
+        )
         self._counts: Counter[str] = Counter()
-        self._submitted = 0
         self._results: deque[BatchResult] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._engine: asyncio.Task[None] | None = None
@@ -274,20 +96,20 @@ class BatchRun:
     @property
     def timed_out(self) -> bool:
         """Whether ``timeout`` stopped the run before every request had a result."""
-        return self._timed_out
+        return self._work.timed_out
 
     @property
     def summary(self) -> BatchSummary:
         """The counts of the results yielded so far (final once the iteration ended)."""
         counts = self._counts
         return BatchSummary(
-            total=len(self._items),
+            total=self._total,
             completed=counts["completed"],
             failed=counts["failed"],
             cancelled=counts["cancelled"],
             unknown=counts["unknown"],
             error=counts["error"],
-            submitted=self._submitted,
+            submitted=self._work.submitted,
         )
 
     # -- iteration and lifecycle ---------------------------------------------------------
@@ -298,7 +120,7 @@ class BatchRun:
     def _start(self) -> asyncio.Task[None]:
         engine = self._engine
         if engine is None:
-            engine = self._engine = asyncio.get_running_loop().create_task(self._run())
+            engine = self._engine = asyncio.get_running_loop().create_task(self._work.run())
             engine.add_done_callback(lambda _: self._wake())
         return engine
 
@@ -368,196 +190,9 @@ class BatchRun:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _emit(
-        self,
-        item: _Item,
-        status: BatchStatus,
-        *,
-        task_id: str | None = None,
-        error: str | None = None,
-        path: Path | None = None,
-        video: Video | None = None,
-    ) -> None:
-        result = BatchResult(item.key, status, task_id, error, path, video, item.request)
+    def _deliver(self, result: BatchResult) -> None:
         self._results.append(result)
         self._wake()
-
-    # -- the work --------------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        journal = self.journal
-        owned = not journal.is_open
-        await journal.open()
-        try:
-            await self._work()
-        except BaseExceptionGroup as errors:  # what ended the batch, raised plainly
-            raise errors.exceptions[0] from (errors if len(errors.exceptions) > 1 else None)
-        finally:
-            if owned:
-                await journal.close()
-
-    async def _work(self) -> None:
-        journal = self.journal
-        deadline = math.inf if self._timeout is None else anyio.current_time() + self._timeout
-        entries = await journal._add((i.key, i.position, i.body) for i in self._items)
-        if self._download_dir is not None:
-            await anyio.Path(self._download_dir).mkdir(parents=True, exist_ok=True)
-            await remove_partial_files(self._download_dir)
-        for item in self._items:
-            item.entry = entries[item.key]
-        items = sorted(self._items, key=lambda i: (_ORDER[entries[i.key].state], i.position))
-        limits = _Limits(
-            anyio.Semaphore(self._max_in_flight),
-            anyio.Semaphore(self._client.max_concurrency),
-            anyio.Semaphore(self._max_downloads),
-        )
-        with anyio.CancelScope(deadline=deadline) as scope:
-            async with anyio.create_task_group() as group:
-                for item in items:
-                    await self._begin(item, group, limits)
-        self._timed_out = scope.cancelled_caught
-
-    async def _begin(self, item: _Item, group: anyio.abc.TaskGroup, limits: _Limits) -> None:
-        """Start what ``item`` still needs, from where the journal says it stands."""
-        entry = item.entry
-        assert entry is not None  # noqa: S101 - set by _work
-        state = entry.state
-        if state in ("sending", "unknown"):
-            retry = self._retry_unknown
-            if retry is not True and (retry is False or item.key not in retry):
-                error = entry.error
-                if state == "sending":  # the process died mid-create
-                    error = _DIED_SENDING
-                    await self.journal._set(item.key, "unknown", error=error)
-                self._emit(item, "unknown", error=error)
-                return
-            await self.journal._set(item.key, "pending", error=None)
-            state = "pending"
-        if state == "downloaded":
-            group.start_soon(self._verify, item, limits)
-        elif state == "finished":
-            if entry.status == "completed" and self._download_dir is not None:
-                group.start_soon(self._download, item, entry.task_id, limits)
-            else:
-                status = _FINAL.get(entry.status, "error")
-                self._emit(item, status, task_id=entry.task_id, error=entry.error)
-        else:  # submitted (wait for it again) or pending (create it)
-            await limits.in_flight.acquire()
-            if state == "submitted":
-                task = self._handle(item, entry.task_id, entry.updated_at)
-                group.start_soon(self._track, item, task, limits)
-            else:
-                group.start_soon(self._submit, item, limits)
-
-    def _handle(self, item: _Item, task_id: str | None, submitted_at: float) -> VideoTask:
-        """A handle on ``item``'s task, created about ``submitted_at`` (unix time)."""
-        assert task_id is not None  # noqa: S101 - submitted rows have an id
-        task = self._client.task(task_id)
-        task.request = item.request
-        task.submitted_at = submitted_at
-        return task
-
-    async def _submit(self, item: _Item, limits: _Limits) -> None:
-        # Waiting for a turn can be cancelled (nothing was sent); the create and its
-        # records cannot: a Ctrl-C lets the answer arrive and land in the journal.
-        async with limits.creates:
-            with anyio.CancelScope(shield=True):
-                task, status, error = await self._create(item)
-        if task is None:
-            limits.in_flight.release()
-            self._emit(item, status, error=error)
-        else:
-            await self._track(item, task, limits)
-
-    async def _create(self, item: _Item) -> tuple[VideoTask | None, BatchStatus, str]:
-        """Send one create between its two journal records; the task, or why there is none."""
-        journal = self.journal
-        await journal._set(item.key, "sending")
-        try:
-            task = await self._client.submit(item.request)
-        except ClientClosedError:
-            await journal._set(item.key, "pending")
-            raise
-        except Exception as exc:
-            # (a create whose broken answer still named its task is a task: submit()
-            # returned it.) An error not ours (a bug?) may come after sending: unknown.
-            state, status = _classify(exc) if isinstance(exc, StarVideosError) else _UNKNOWN
-            error = _describe(exc)
-            if status == "unknown":
-                error = f"the outcome of the create is unknown: {error}"
-            extra = {"status": "error"} if state == "finished" else {}
-            await journal._set(item.key, state, error=error, **extra)
-            return None, status, error
-        except BaseException as exc:  # KeyboardInterrupt and the like: record, then go
-            await journal._set(item.key, "unknown", error=_describe(exc))
-            raise
-        await journal._set(item.key, "submitted", task_id=task.id, error=None)
-        self._submitted += 1
-        return task, "completed", ""
-
-    async def _track(self, item: _Item, task: VideoTask, limits: _Limits) -> None:
-        try:
-            try:
-                video = await task.wait(
-                    poll_policy=self._poll_policy, on_status=self._status_hook(item.key)
-                )
-            except TaskFailedError as exc:
-                video = exc.video
-        except Exception as exc:  # status calls kept failing; the next run tries again
-            self._emit(item, "error", task_id=task.id, error=f"waiting failed: {_describe(exc)}")
-            return
-        finally:
-            limits.in_flight.release()
-        status = _FINAL[video.status]
-        error = None if status == "completed" else video.error
-        await self.journal._set(item.key, "finished", status=status, error=error)
-        if status == "completed" and self._download_dir is not None:
-            await self._download(item, video, limits)
-        else:
-            self._emit(item, status, task_id=task.id, error=error, video=video)
-
-    def _status_hook(self, key: str) -> Callable[[Video], None] | None:
-        hook = self._on_status
-        if hook is None:
-            return None
-
-        def on_status(video: Video) -> None:
-            hook(key, video)
-
-        return on_status
-
-    async def _download(self, item: _Item, source: Video | str | None, limits: _Limits) -> None:
-        assert self._download_dir is not None  # noqa: S101
-        assert source is not None  # noqa: S101
-        video = source if isinstance(source, Video) else None
-        task_id = source.id if isinstance(source, Video) else source
-        async with limits.downloads:
-            try:
-                path = await self._client.download(source, self._download_dir, overwrite=True)
-                size = (await anyio.Path(path).stat()).st_size
-            except Exception as exc:
-                error = f"download failed: {_describe(exc)}"
-                self._emit(item, "error", task_id=task_id, error=error, video=video)
-                return
-        path = Path(os.path.abspath(path))  # noqa: ASYNC240 - no I/O but getcwd()
-        await self.journal._set(item.key, "downloaded", path=str(path), size=size)
-        self._emit(item, "completed", task_id=task_id, path=path, video=video)
-
-    async def _verify(self, item: _Item, limits: _Limits) -> None:
-        entry = item.entry
-        assert entry is not None  # noqa: S101
-        assert entry.path is not None  # noqa: S101
-        try:
-            size: int | None = (await anyio.Path(entry.path).stat()).st_size
-        except OSError:
-            size = None
-        if size == entry.size:
-            self._emit(item, "completed", task_id=entry.task_id, path=Path(entry.path))
-        elif self._download_dir is not None:
-            await self._download(item, entry.task_id, limits)
-        else:
-            error = f"{entry.path} is missing or changed; pass download_dir to fetch it again"
-            self._emit(item, "error", task_id=entry.task_id, error=error)
 
 
 def run_batch(
@@ -603,7 +238,7 @@ def run_batch(
             in the batch, or an argument is out of range.
         TypeError: An item of ``requests`` is not a :class:`VideoRequest`.
     """
-    items = _items(requests)
+    items = batch_items(requests)
     if not isinstance(journal, Journal):
         journal = Journal(journal)
     retry: bool | frozenset[str]
