@@ -333,6 +333,8 @@ class AdaptivePollPolicy(PollPolicy):
     def next_delay(self, *, age: float, polls: int, duration: int | None) -> float:
         """See the class docstring."""
         age = max(age, 0.0) if age == age else 0.0  # NaN (a broken clock) counts as 0
+        if age == math.inf:  # a broken clock too: as old as a task can be
+            return self.max_interval
         history = self._history(duration)
         target = None if history is None else history.next_poll(age, self.call_cost)
         if target is not None:

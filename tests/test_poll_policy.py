@@ -14,7 +14,7 @@ import tracemalloc
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from starvideos_async import AdaptivePollPolicy, ConfigurationError, FixedPollPolicy, PollPolicy
@@ -237,6 +237,7 @@ def test_the_first_poll_is_later_the_more_a_call_costs_and_within_the_learnt_age
 
 
 @settings(max_examples=40, deadline=None)
+@example(ages=[0.0], running=[], age=math.inf, polls=0)  # an infinite age once gave NaN
 @given(
     ages=st.lists(st.floats(0, 1e4), max_size=50),
     running=st.lists(st.floats(0, 1e4), max_size=20),
