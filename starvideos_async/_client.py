@@ -17,7 +17,6 @@ from ._config import Timeout, resolve_api_key, resolve_base_url
 from ._creates import Creates
 from ._errors import (
     ConfigurationError,
-    InvalidRequestError,
     StarVideosError,
     TaskFailedError,
     TaskTimeoutError,
@@ -336,51 +335,15 @@ class AsyncStarVideos:
         """
         from . import _download  # late: most programs never download
 
-        video = await self._completed_video(video_or_task)
-
-        async def requery() -> Video:  # for a fresh URL: the task as it is when finished
-            fresh = await self.retrieve(video.id)
-            if not fresh.is_terminal:
-                logger.debug("download %s: the task is %s again", video.id, fresh.status)
-                fresh = await self.task(video.id).wait()
-            return fresh
-
-        return await _download.download(
+        return await _download.download_task(
             self._http,
-            video,
+            video_or_task,
             dest,
-            requery=requery,
+            retrieve=self.retrieve,
+            task=self.task,
             overwrite=overwrite,
             on_progress=on_progress,
             timeout=timeout,
-        )
-
-    async def _completed_video(self, video_or_task: Video | VideoTask | str) -> Video:
-        """The completed :class:`Video` to download (queried once when not known)."""
-        video: Video
-        if isinstance(video_or_task, Video):
-            video = video_or_task
-        elif isinstance(video_or_task, VideoTask):
-            latest = video_or_task.latest
-            if latest is None or not latest.is_completed:
-                latest = video_or_task.latest = await self.retrieve(video_or_task.id)
-            video = latest
-        elif isinstance(video_or_task, str):
-            video = await self.retrieve(video_or_task)
-        else:
-            raise TypeError(
-                "video_or_task must be a Video, a VideoTask or a task id, "
-                f"not {type(video_or_task).__name__}"
-            )
-        if video.is_completed:
-            return video
-        if video.is_terminal:
-            raise TaskFailedError(video)
-        raise InvalidRequestError(
-            "video_or_task",
-            video.id,
-            f"a completed task is required, this one is {video.status_value} "
-            "(wait() for it first)",
         )
 
     # -- waiting -------------------------------------------------------------------

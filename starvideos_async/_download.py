@@ -41,6 +41,7 @@ from ._errors import (
     BODY_KEPT,
     APIConnectionError,
     APITimeoutError,
+    InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
     RequestInfo,
@@ -52,9 +53,10 @@ from ._files import PartFile, resolve_destination
 from ._http import HTTPTransport, translate_errors
 from ._models import ProgressCallback, Video
 from ._requests import check_timeout
+from ._task import VideoTask
 from ._version import __version__
 
-__all__ = ["checked_url", "download"]
+__all__ = ["checked_url", "download", "download_task"]
 
 logger: Final = logging.getLogger("starvideos_async")
 
@@ -68,6 +70,73 @@ _NOT_VIDEO: Final = frozenset(
 )
 _CONTENT_RANGE: Final = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", re.IGNORECASE)
 _AGENT: Final = f"starvideos-async/{__version__} aiohttp/{aiohttp.__version__}"
+
+
+async def download_task(
+    http: HTTPTransport,
+    video_or_task: Video | VideoTask | str,
+    dest: str | os.PathLike[str],
+    *,
+    retrieve: Callable[[str], Awaitable[Video]],
+    task: Callable[[str], VideoTask],
+    overwrite: bool,
+    on_progress: ProgressCallback | None,
+    timeout: float | None,
+) -> Path:
+    """``AsyncStarVideos.download()``: the completed video of ``video_or_task``, fetched.
+
+    ``retrieve`` and ``task`` are the client's: the status call gets a task not known to
+    be completed, and a fresh URL when the one at hand expired (a task seen unfinished
+    then is waited on, through a handle from ``task``).
+    """
+    video = await _completed_video(video_or_task, retrieve)
+
+    async def requery() -> Video:  # for a fresh URL: the task as it is when finished
+        fresh = await retrieve(video.id)
+        if not fresh.is_terminal:
+            logger.debug("download %s: the task is %s again", video.id, fresh.status)
+            fresh = await task(video.id).wait()
+        return fresh
+
+    return await download(
+        http,
+        video,
+        dest,
+        requery=requery,
+        overwrite=overwrite,
+        on_progress=on_progress,
+        timeout=timeout,
+    )
+
+
+async def _completed_video(
+    video_or_task: Video | VideoTask | str, retrieve: Callable[[str], Awaitable[Video]]
+) -> Video:
+    """The completed :class:`Video` to download (queried once when not known)."""
+    video: Video
+    if isinstance(video_or_task, Video):
+        video = video_or_task
+    elif isinstance(video_or_task, VideoTask):
+        latest = video_or_task.latest
+        if latest is None or not latest.is_completed:
+            latest = video_or_task.latest = await retrieve(video_or_task.id)
+        video = latest
+    elif isinstance(video_or_task, str):
+        video = await retrieve(video_or_task)
+    else:
+        raise TypeError(
+            "video_or_task must be a Video, a VideoTask or a task id, "
+            f"not {type(video_or_task).__name__}"
+        )
+    if video.is_completed:
+        return video
+    if video.is_terminal:
+        raise TaskFailedError(video)
+    raise InvalidRequestError(
+        "video_or_task",
+        video.id,
+        f"a completed task is required, this one is {video.status_value} (wait() for it first)",
+    )
 
 
 async def download(
