@@ -7,13 +7,17 @@ How it works:
   same task share the entry, hence one status call per due time, and every one of them
   gets its answer.
 * Entries wait in a heap by due time. One driver task sleeps until the earliest one is
-  due (one timer), then starts each due call as an asyncio task of its own (the entry
-  holds it; dropping the entry cancels it), at most ``max_in_flight`` at once. A call's
-  answer goes to every subscriber; the entry is then due again when the most eager
+  due (one timer), then starts each due call as an asyncio task (the entry holds it;
+  dropping the entry cancels it), at most ``max_in_flight`` at once. A call's answer
+  goes to every subscriber; the entry is then due again when the most eager
   subscriber's policy says.
-  (Plain asyncio tasks, not an anyio task group: the SDK runs on asyncio through
-  aiohttp, and a task group's spawn and cancel scope cost a third of a status call's
-  CPU.)
+* A call's task, its answer delivered, goes on with the next call due by then, if any,
+  instead of ending and leaving it to a new task. Under a steady stream of due calls a
+  task per call would make the garbage collector run about ten times as often (each
+  call's objects freed in one step of the event loop, the next call's made in the
+  next: the collector's allocation count only rises), which cost a tenth of a status
+  call's CPU. (Plain asyncio tasks, not an anyio task group: the SDK runs on asyncio
+  through aiohttp, and a task group's spawn and cancel scope cost a third.)
 * Status calls pass the client's rate gate: the client's own status call
   (``retrieve``) passes it right before it is sent, and retries by itself; a custom
   fetcher passes it here, and its errors are retried here by the same retry helper.
@@ -285,36 +289,56 @@ class Scheduler:
             if timer is not None:
                 timer.cancel()
 
-    async def _call(self, entry: Entry) -> None:
-        """Make one status call for ``entry`` and deliver its answer.
+    async def _call(self, entry: Entry | None) -> None:
+        """Make ``entry``'s status call and deliver its answer; then the next one due.
 
-        Cancelled (by :meth:`_drop`) when nobody waits for it any more.
+        Cancelled (by :meth:`_drop`) when nobody waits for the entry of its call any more.
         """
-        for subscriber in entry.subscribers:
-            subscriber.polls += 1
-        self.status_calls += 1
-        try:
-            if entry.gated:  # the client's own status call: gate and retries inside
-                outcome: Update = _checked(await entry.fetcher(entry.task_id))
+        call = asyncio.current_task()
+        while entry is not None:
+            for subscriber in entry.subscribers:
+                subscriber.polls += 1
+            self.status_calls += 1
+            try:
+                if entry.gated:  # the client's own status call: gate and retries inside
+                    outcome: Update = _checked(await entry.fetcher(entry.task_id))
+                else:
+                    outcome = await self._fetch_with_retries(entry)
+            except Exception as exc:
+                outcome = exc
+            except asyncio.CancelledError:  # (by _drop: the entry is gone; else ask again later)
+                self._call_ended(entry, call)
+                if self._entries.get(entry.key) is entry and not self._closed:
+                    self._schedule(entry, asyncio.get_running_loop().time() + _AFTER_STRAY_CANCEL)
+                raise
+            if entry.call is call and self._entries.get(entry.key) is entry:
+                entry.call = None  # (its place stays with this task for the next call)
+                try:
+                    if isinstance(outcome, Video):
+                        self._deliver(entry, outcome)
+                    else:
+                        self._end(entry, outcome)
+                except Exception as exc:  # a policy raised: end these waits with its error
+                    self._end(entry, exc)
+                entry = self._take_due(call)
             else:
-                outcome = await self._fetch_with_retries(entry)
-        except Exception as exc:
-            outcome = exc
-        except asyncio.CancelledError:  # (by _drop: the entry is gone; else ask again later)
-            self._call_ended(entry, asyncio.current_task())
-            if self._entries.get(entry.key) is entry and not self._closed:
-                self._schedule(entry, asyncio.get_running_loop().time() + _AFTER_STRAY_CANCEL)
-            raise
-        self._call_ended(entry, asyncio.current_task())
-        if self._entries.get(entry.key) is not entry:
-            return  # nobody waits for it any more
-        try:
-            if isinstance(outcome, Video):
-                self._deliver(entry, outcome)
-            else:
-                self._end(entry, outcome)
-        except Exception as exc:  # a policy raised: end these waits with its error
-            self._end(entry, exc)
+                entry = None
+
+    def _take_due(self, call: asyncio.Task[None] | None) -> Entry | None:
+        """The entry due now, handed to the running ``call`` (it keeps its place); or None.
+
+        With nothing due, ``call`` gives up its place (and ends).
+        """
+        entry = self._next_due() if not self._closed else None
+        if entry is None or entry.due is None or entry.due > asyncio.get_running_loop().time():
+            self._in_flight -= 1
+            self._start_due()
+            return None
+        heapq.heappop(self._heap)
+        del self._planned[entry.ticket]
+        entry.due = None
+        entry.call = call
+        return entry
 
     def _call_ended(self, entry: Entry, call: object) -> None:
         """Free the place of ``entry``'s call ``call``, once.
