@@ -1,5 +1,6 @@
 """Shared fixtures: a fake service with a known key, aioresponses that works with aiohttp 3.14+,
-clients pointed at either, recorded retry waits, and a check that a secret never leaks.
+clients pointed at either, recorded retry waits, the ``starvideos`` command run in-process,
+and a check that a secret never leaks.
 
 ``pytest --event-loop=uvloop`` runs every test and async fixture on uvloop's loop (nox's
 ``tests(uvloop)`` session does), through pytest-asyncio's ``pytest_asyncio_loop_factories``.
@@ -12,9 +13,11 @@ import functools
 import gc
 import inspect
 import logging
+import os
 import socket
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from importlib.metadata import entry_points
 from typing import Any
 
 import aiohttp
@@ -210,6 +213,42 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+#: ``await cli(*args, env={...})`` -> ``(exit code, stdout, stderr)``; see :func:`cli`.
+Cli = Callable[..., Awaitable[tuple[int, str, str]]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``await cli(*args, env={...})``: the ``starvideos`` command, in a thread of this process.
+
+    It is the installed console script's function, called as the script calls it. A fake
+    service keeps running on the test's loop meanwhile. ``env`` is added to an environment
+    without any ``STARVIDEOS_*`` variable, for the rest of the test.
+    """
+    (main,) = [s.load() for s in entry_points(group="console_scripts", name="starvideos")]
+    for name in list(os.environ):
+        if name.startswith("STARVIDEOS_"):
+            monkeypatch.delenv(name)
+
+    async def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+
+        def call() -> int:
+            try:
+                code: int = main(list(args))
+            except SystemExit as exc:
+                return exc.code if isinstance(exc.code, int) else 1
+            return code
+
+        code = await asyncio.wait_for(asyncio.to_thread(call), 60)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def _texts_of(exc: BaseException) -> Iterator[str]:

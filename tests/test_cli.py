@@ -12,9 +12,8 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,10 +21,11 @@ from starvideos_async import InvalidRequestError, PollPolicy, VideoRequest
 from starvideos_async.batch import DEFAULT_MAX_IN_FLIGHT, Journal, run_batch
 from starvideos_async.testing import FakeStarVideos, Fault
 
+if TYPE_CHECKING:
+    from conftest import Cli
+
 #: The exit codes ``starvideos --help`` and the README document.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 130
-#: The installed ``starvideos`` console script's function, as the script runs it.
-(main,) = [script.load() for script in entry_points(group="console_scripts", name="starvideos")]
 
 
 async def starvideos(
@@ -177,28 +177,6 @@ async def test_key_from_file_is_used_and_never_printed(
     assert "sk-wrong-key-123" not in out + err
 
 
-@pytest.mark.parametrize(
-    ("name", "content", "line"),
-    [
-        ("bad.jsonl", '{"prompt": "ok"}\n\n{"prompt": "x", "duration": 2}\n', 3),
-        ("bad.jsonl", '{"prompt": "ok"}\nnot json\n', 2),
-        ("bad.csv", "prompt,duration\nok,5\nfine,6\n,7\n", 4),
-        ("bad.csv", "prompt,ratio\nok,16:9\nno,4:3\n", 3),
-    ],
-)
-async def test_bad_batch_rows_exit_2_with_the_line_number(
-    fake: FakeStarVideos, tmp_path: Path, name: str, content: str, line: int
-) -> None:
-    source = tmp_path / name
-    source.write_text(content)
-    code, _, err = await starvideos(
-        "batch", str(source), "--journal", str(tmp_path / "j.sqlite3"), env=env_for(fake)
-    )
-    assert code == EXIT_USAGE
-    assert f"{source}:{line}:" in err
-    assert fake.counters["create"] == 0
-
-
 async def test_batch_runs_to_the_end_and_resumes_without_creating_twice(
     fake: FakeStarVideos, tmp_path: Path
 ) -> None:
@@ -325,38 +303,7 @@ async def test_interrupting_a_batch_exits_130_and_prints_how_to_resume(
     assert "starvideos batch" in err.decode()
 
 
-# -- in-process runs of main() --------------------------------------------------------
-
-Cli = Callable[..., Awaitable[tuple[int, str, str]]]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """``await cli(*args, env={...})``: ``main(args)`` in a thread; (exit code, out, err).
-
-    The fake service keeps running on the test's loop meanwhile. ``env`` is added to a
-    environment without any ``STARVIDEOS_*`` variable, for the rest of the test.
-    """
-    for name in list(os.environ):
-        if name.startswith("STARVIDEOS_"):
-            monkeypatch.delenv(name)
-
-    async def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        for name, value in (env or {}).items():
-            monkeypatch.setenv(name, value)
-        capsys.readouterr()
-
-        def call() -> int:
-            try:
-                return main(list(args))
-            except SystemExit as exc:
-                return exc.code if isinstance(exc.code, int) else EXIT_FAILED
-
-        code = await asyncio.wait_for(asyncio.to_thread(call), 60)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+# -- in-process runs (the cli fixture) ------------------------------------------------
 
 
 def write_prompts(path: Path, count: int) -> Path:

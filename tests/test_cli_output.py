@@ -1,228 +1,338 @@
-"""Progress output of the command line, and the batch input parser, without subprocesses."""
+"""What ``starvideos batch`` prints (plain lines, JSON, the live view of a terminal), and
+the input files it reads, through the command against the fake service.
+
+The plain and JSON runs are in-process (the ``cli`` fixture); the live view needs a
+terminal, so that command runs in a subprocess whose stdout is a pseudo-terminal.
+"""
 
 from __future__ import annotations
 
-import io
+import asyncio
+import contextlib
 import json
+import os
 import re
-import time
-from collections.abc import Callable
+import struct
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from starvideos_async import Estimate, PollPolicy
-from starvideos_async._cli._output import (
-    JsonReporter,
-    Reporter,
-    RichReporter,
-    make_reporter,
-    seconds,
-)
-from starvideos_async.batch import BatchResult
-from starvideos_async.batch._inputs import InputError, load_requests, parse_requests
+from starvideos_async import VideoRequest
+from starvideos_async.batch import Journal, request_keys
+from starvideos_async.testing import FakeStarVideos, Fault
 
-RESULTS = [
-    BatchResult(key="a", status="completed", task_id="video_1", path=Path("/v/video_1.mp4")),
-    BatchResult(key="b", status="failed", task_id="video_2", error="content moderation"),
-    BatchResult(key="c", status="unknown", error="no answer to the create"),
-]
+if TYPE_CHECKING:
+    from conftest import Cli
+
+#: The command's documented exit codes used here.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 124
+
+needs_a_terminal = pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 
 
-def run(reporter: Reporter) -> None:
-    reporter.start(4, title="unit")
-    for result in RESULTS:
-        reporter.result(result)
-    reporter.finish()
+def env_of(fake: FakeStarVideos) -> dict[str, str]:
+    return {"STARVIDEOS_API_KEY": fake.api_key, "STARVIDEOS_BASE_URL": fake.base_url}
 
 
-def test_plain_reporter_prints_one_line_per_event_and_a_summary() -> None:
-    out = io.StringIO()
-    run(Reporter(out))
-    lines = out.getvalue().splitlines()
-    assert lines[0] == "unit: 4 requests"
-    assert lines[1] == "[1/4] completed key=a id=video_1 file=/v/video_1.mp4"
-    assert lines[2] == "[2/4] failed key=b id=video_2 error='content moderation'"
-    assert lines[3] == "[3/4] unknown key=c error='no answer to the create'"
-    assert lines[4].startswith("summary: 3/4 done in ")
-    assert lines[4].endswith("(1 completed, 1 failed, 1 unknown)")
+def batch_args(source: Path, tmp_path: Path, *extra: str) -> list[str]:
+    journal, videos = str(tmp_path / "j.sqlite3"), str(tmp_path / "videos")
+    return ["batch", str(source), "--journal", journal, "--download-dir", videos, *extra]
 
 
-def test_json_reporter_emits_machine_readable_records() -> None:
-    out = io.StringIO()
-    run(JsonReporter(out))
-    records = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [r["event"] for r in records] == ["start", "result", "result", "result", "summary"]
-    assert records[1]["path"] == "/v/video_1.mp4"
-    assert records[2]["error"] == "content moderation"
-    assert records[-1]["counts"] == {"completed": 1, "failed": 1, "unknown": 1}
-    assert records[-1]["total"] == 4
+# -- four requests, four ends ----------------------------------------------------------
 
 
-def test_rich_reporter_renders_counts_eta_and_recent_tasks() -> None:
-    out = io.StringIO()
-    reporter = RichReporter(out)
-    reporter.start(4, title="unit")
-    reporter.result(RESULTS[0])
-    assert reporter.eta() is not None  # one of four done: the rest is extrapolated
-    for result in RESULTS[1:]:
-        reporter.result(result)
-    reporter.message("a note")
-    reporter.finish()
-    text = out.getvalue()
-    for needle in ("StarVideos unit", "completed", "failed", "unknown", "3/4 done", "a note"):
-        assert needle in text
-    assert "video_2" in text
-    assert "content moderation" in text
+@contextlib.asynccontextmanager
+async def four_ends(
+    fake: FakeStarVideos, tmp_path: Path, last_after: float = 0.0
+) -> AsyncIterator[list[str]]:
+    """A batch file of ``a`` ``b`` ``c`` ``d``, and the service ending them one by one.
+
+    ``a`` and ``d`` complete (``d`` ``last_after`` seconds after it was created), ``b``
+    fails with ``content moderation``, the create of ``c`` gets a 502 (its outcome is
+    unknown). Yields the arguments of a batch that sends one create at a time.
+    """
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"prompt": "shot {k}", "key": "{k}"}}\n' for k in "abcd"))
+    fake.auto_advance = False  # a task ends when told
+
+    async def direct() -> None:
+        seen: set[str] = set()
+        while True:
+            for task in list(fake.tasks.values()):
+                if task.id in seen:
+                    continue
+                seen.add(task.id)
+                key = task.prompt[-1]
+                if key == "b":
+                    fake.fail(task.id, "content moderation")
+                    fake.inject(Fault.status(502, when="after"), "create")  # the next: c
+                elif key == "d":
+                    await asyncio.sleep(last_after)
+                if key in "ad":
+                    fake.complete(task.id)
+            await asyncio.sleep(0.005)
+
+    director = asyncio.ensure_future(direct())
+    try:
+        yield batch_args(source, tmp_path, "--max-in-flight", "1", "--poll-interval", "0.01")
+    finally:
+        director.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await director
 
 
-def test_a_timed_out_summary_says_how_many_are_unfinished() -> None:
-    plain, as_json, rich = io.StringIO(), io.StringIO(), io.StringIO()
-    for reporter in (Reporter(plain), JsonReporter(as_json), RichReporter(rich)):
-        reporter.start(4, title="unit")
-        reporter.result(RESULTS[0])
-        reporter.finish(timed_out=True)
-    assert (
-        plain.getvalue()
-        .splitlines()[-1]
-        .endswith("(1 completed); timed out, 3 unfinished (resumable)")
-    )
-    summary = json.loads(as_json.getvalue().splitlines()[-1])
-    assert (summary["timed_out"], summary["unfinished"]) == (True, 3)
-    assert "timed out, 3 unfinished (resumable)" in rich.getvalue()
+def task_of(fake: FakeStarVideos, key: str) -> str:
+    (task_id,) = [t.id for t in fake.tasks.values() if t.prompt == f"shot {key}"]
+    return task_id
 
 
-def test_reporter_choice_follows_the_terminal_and_the_json_flag() -> None:
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    assert type(make_reporter(json_output=True, stream=Tty())) is JsonReporter
-    assert type(make_reporter(json_output=False, stream=Tty())) is RichReporter
-    assert type(make_reporter(json_output=False, stream=io.StringIO())) is Reporter
-
-
-@pytest.mark.parametrize(
-    ("text", "fmt", "expected"),
-    [
-        (
-            '# a comment\n{"prompt": "a", "duration": 7, "key": "k1"}\n\n',
-            "jsonl",
-            [("a", 7, "16:9", (), "k1")],
-        ),
-        (
-            '{"prompt": "b", "images": ["https://x.test/1.png"], "ratio": "9:16"}\n',
-            "jsonl",
-            [("b", 5, "9:16", ("https://x.test/1.png",), None)],
-        ),
-        (
-            "prompt,duration,image1,image2\nc,3,https://x.test/1.png,https://x.test/2.png\n",
-            "csv",
-            [("c", 3, "16:9", ("https://x.test/1.png", "https://x.test/2.png"), None)],
-        ),
-        ("prompt,images\nd,https://x.test/1.png | https://x.test/2.png\n,\n", "csv", None),
-    ],
-)
-def test_inputs_parse_into_validated_requests(
-    text: str, fmt: str, expected: list[tuple[object, ...]] | None
+async def test_plain_output_prints_one_line_per_result_and_a_summary(
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli
 ) -> None:
-    requests = parse_requests(text, fmt=fmt)
-    got = [(r.prompt, r.duration, r.ratio, r.images, r.key) for r in requests]
-    if expected is None:  # the last row is blank and skipped
-        assert got == [("d", 5, "16:9", ("https://x.test/1.png", "https://x.test/2.png"), None)]
-    else:
-        assert got == expected
+    async with four_ends(fake, tmp_path) as args:
+        code, out, _ = await cli(*args, env=env_of(fake))
+
+    assert code == EXIT_FAILED  # some did not complete
+    lines = out.splitlines()
+    assert lines[0].endswith("in.jsonl: 4 requests")
+    results = [line for line in lines if re.match(r"\[\d/4\] [a-z]+ key=", line)]
+    assert [line.split()[0] for line in results] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    by_key = {line.split()[2]: line.split(" ", 1)[1] for line in results}
+    videos = tmp_path / "videos"
+    a, b, d = (task_of(fake, key) for key in "abd")
+    assert by_key["key=a"] == f"completed key=a id={a} file={videos / f'{a}.mp4'}"
+    assert by_key["key=b"] == f"failed key=b id={b} error='content moderation'"
+    assert by_key["key=c"].startswith("unknown key=c error='the outcome of the create is unknown")
+    assert by_key["key=d"] == f"completed key=d id={d} file={videos / f'{d}.mp4'}"
+    assert lines[-1].startswith("summary: 4/4 done in ")
+    assert lines[-1].endswith("(2 completed, 1 failed, 1 unknown)")
+
+
+async def test_json_output_is_one_record_per_event(
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli
+) -> None:
+    async with four_ends(fake, tmp_path) as args:
+        code, out, _ = await cli(*args, "--json", env=env_of(fake))
+
+    assert code == EXIT_FAILED
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records[0]["event"] == "start"
+    assert records[0]["total"] == 4
+    assert {r["event"] for r in records[1:-1]} == {"status", "result"}
+    results = {r["key"]: r for r in records if r["event"] == "result"}
+    a = task_of(fake, "a")
+    assert results["a"]["path"] == str(tmp_path / "videos" / f"{a}.mp4")
+    assert results["b"]["error"] == "content moderation"
+    assert results["c"]["status"] == "unknown"
+    assert records[-1]["event"] == "summary"
+    assert records[-1]["counts"] == {"completed": 2, "failed": 1, "unknown": 1}
+    assert (records[-1]["total"], records[-1]["unfinished"]) == (4, 0)
+
+
+# -- on a terminal ---------------------------------------------------------------------
+
+
+async def in_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run ``python -m starvideos_async ARGS`` with a 160x50 terminal as its stdout.
+
+    Returns the exit code and what the terminal got, escape sequences removed.
+    """
+    import fcntl
+    import pty
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    terminal = {"TERM": "xterm-256color", "COLUMNS": "160", "LINES": "50"}
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "starvideos_async", *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=follower, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **env, **terminal},
+        )  # fmt: skip
+    finally:
+        os.close(follower)
+
+    def read_all() -> bytes:
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # Linux: EIO once the last writer closed its side
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        shown, (_, err) = await asyncio.wait_for(
+            asyncio.gather(asyncio.to_thread(read_all), process.communicate()), 60
+        )
+    finally:
+        os.close(leader)
+    assert process.returncode is not None, err
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\r", "", shown.decode())
+    return process.returncode, text
+
+
+@needs_a_terminal
+async def test_a_terminal_gets_a_live_view_of_counts_time_left_and_the_latest_tasks(
+    fake: FakeStarVideos, tmp_path: Path
+) -> None:
+    async with four_ends(fake, tmp_path, last_after=0.5) as args:
+        code, shown = await in_a_terminal(*args, env=env_of(fake))
+
+    assert code == EXIT_FAILED
+    assert "StarVideos batch" in shown  # the table's title
+    assert re.search(r"completed\s+│\s+2", shown)  # counts per status
+    assert re.search(r"failed\s+│\s+1", shown)
+    assert re.search(r"unknown\s+│\s+1", shown)
+    assert re.search(r"3/4 done, [\d.]+s elapsed, about \d+s left", shown)  # while d runs
+    assert "4/4 done" in shown
+    assert f"{task_of(fake, 'b')}  content moderation" in shown  # the latest tasks
+    assert "timed out" not in shown
+
+
+@needs_a_terminal
+async def test_a_timed_out_live_view_says_how_many_are_unfinished(
+    fake: FakeStarVideos, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "a", "key": "a"}\n{"prompt": "b", "key": "b"}\n')
+    fake.auto_advance = False  # never done
+
+    args = batch_args(source, tmp_path, "--timeout", "1", "--poll-interval", "0.05")
+    code, shown = await in_a_terminal(*args, env=env_of(fake))
+
+    assert code == EXIT_TIMEOUT
+    assert "StarVideos batch" in shown  # the live view
+    assert "0/2 done" in shown
+    assert "timed out, 2 unfinished (resumable)" in shown
+
+
+@needs_a_terminal
+async def test_json_is_printed_on_a_terminal_too_when_asked(
+    fake: FakeStarVideos, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"prompt": "a", "key": "a"}\n')
+
+    args = batch_args(source, tmp_path, "--json", "--poll-interval", "0.01")
+    code, shown = await in_a_terminal(*args, env=env_of(fake))
+
+    assert code == EXIT_OK
+    events = [json.loads(line)["event"] for line in shown.splitlines() if line.strip()]
+    assert events[0] == "start"
+    assert events[-1] == "summary"
+
+
+# -- input files -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("text", "fmt", "line", "needle"),
+    ("name", "text", "expected"),
     [
-        ('{"prompt": "a"}\n[1, 2]\n', "jsonl", 2, "JSON object"),
-        ('{"prompt": "a", "colour": "red"}\n', "jsonl", 1, "unknown field(s): colour"),
-        ('{"duration": 5}\n', "jsonl", 1, "missing prompt"),
-        ('{"prompt": "a", "duration": "five"}\n', "jsonl", 1, "invalid duration"),
-        ("", "csv", 1, "header row"),
-        ("prompt\na,extra\n", "csv", 2, "more cells than header columns"),
+        (
+            "comments.jsonl",
+            '# a comment\n{"prompt": "a", "duration": 7, "key": "k1"}\n\n',
+            [({"prompt": "a", "duration": 7}, "k1")],
+        ),
+        (
+            "images.jsonl",
+            '{"prompt": "b", "images": ["https://x.test/1.png"], "ratio": "9:16"}\n',
+            [({"prompt": "b", "images": ["https://x.test/1.png"], "ratio": "9:16"}, None)],
+        ),
+        (
+            "columns.csv",
+            "prompt,duration,image1,image2\nc,3,https://x.test/1.png,https://x.test/2.png\n",
+            [
+                (
+                    {
+                        "prompt": "c",
+                        "duration": 3,
+                        "images": ["https://x.test/1.png", "https://x.test/2.png"],
+                    },
+                    None,
+                )
+            ],
+        ),
+        (
+            "listed.csv",  # images separated by "|"; a blank row is skipped
+            "prompt,images\nd,https://x.test/1.png | https://x.test/2.png\n,\n",
+            [({"prompt": "d", "images": ["https://x.test/1.png", "https://x.test/2.png"]}, None)],
+        ),
+        (
+            "spreadsheet.csv",  # a byte order mark, as spreadsheets write
+            "\ufeffprompt\ne\n",
+            [({"prompt": "e"}, None)],
+        ),
     ],
 )
-def test_bad_input_rows_name_their_line(text: str, fmt: str, line: int, needle: str) -> None:
-    with pytest.raises(InputError) as info:
-        parse_requests(text, source="in", fmt=fmt)
-    assert info.value.line == line
-    assert str(info.value).startswith(f"in:{line}: ")
-    assert needle in str(info.value)
-
-
-def test_input_files_by_suffix(tmp_path: Path) -> None:
-    (tmp_path / "a.jsonl").write_text('{"prompt": "x"}\n')
-    (tmp_path / "b.csv").write_text("\ufeffprompt\ny\n")  # a BOM from a spreadsheet
-    (tmp_path / "c.txt").write_text("prompt\nz\n")
-    assert [r.prompt for r in load_requests(tmp_path / "a.jsonl")] == ["x"]
-    assert [r.prompt for r in load_requests(tmp_path / "b.csv")] == ["y"]
-    with pytest.raises(InputError, match=r"expected a \.jsonl or \.csv file"):
-        load_requests(tmp_path / "c.txt")
-    with pytest.raises(InputError, match="cannot read"):
-        load_requests(tmp_path / "missing.jsonl")
-    with pytest.raises(ValueError, match="unknown input format"):
-        parse_requests("", fmt="xml")
-
-
-def learnt_estimator() -> Callable[[float], Estimate | None]:
-    """Estimates of a policy that saw tasks finish at 40 to 80 s."""
-    policy = PollPolicy.adaptive(seed=1)
-    for age in range(40, 81, 2):
-        policy.observe(running_at=float(age), finished_by=float(age), duration=5)
-    return lambda created: policy.estimate(age=max(time.time() - created, 0.0), duration=None)
-
-
-def test_plain_status_lines_say_when_the_task_will_likely_be_done() -> None:
-    out = io.StringIO()
-    reporter = Reporter(out)
-    reporter.start(2, title="unit")
-    reporter.status("a", "video_1", "queued", created=time.time())
-    reporter.estimator = learnt_estimator()
-    reporter.status("b", "video_2", "queued", created=time.time())
-    reporter.status("c", "video_3", "queued")  # its creation time unknown
-    lines = out.getvalue().splitlines()
-
-    assert lines[1] == "[0/2] key=a id=video_1 is now queued"  # nothing learnt yet
-    assert re.fullmatch(
-        r"\[0/2\] key=b id=video_2 is now queued \(likely done in 1m\d\ds, 90 %: 1m\d\ds\)",
-        lines[2],
+async def test_input_rows_become_these_create_requests(
+    fake: FakeStarVideos,
+    tmp_path: Path,
+    cli: Cli,
+    name: str,
+    text: str,
+    expected: list[tuple[dict[str, object], str | None]],
+) -> None:
+    source = tmp_path / name
+    source.write_text(text)
+    code, _, err = await cli(
+        *batch_args(source, tmp_path, "--poll-interval", "0.01"), env=env_of(fake)
     )
-    assert lines[3] == "[0/2] key=c id=video_3 is now queued"
-    estimate = reporter.estimate("b")
-    assert estimate is not None
-    assert 50 <= estimate.median <= 70
-    assert estimate.median < estimate.p90 <= 85
-    reporter.result(BatchResult(key="b", status="completed", task_id="video_2"))
-    assert reporter.estimate("b") is None
+    assert code == EXIT_OK, err
 
-
-def test_the_live_view_shows_the_estimates_per_task_and_for_the_batch() -> None:
-    out = io.StringIO()
-    reporter = RichReporter(out)
-    reporter.estimator = learnt_estimator()
-    reporter.start(3, title="unit")
-    reporter.status("old", "video_1", "processing", created=time.time() - 70)
-    reporter.status("new", "video_2", "queued", created=time.time())
-    latest = reporter.in_flight()
-    reporter.finish()
-    text = out.getvalue()
-
-    assert latest is not None
-    new, old = reporter.estimate("new"), reporter.estimate("old")
-    assert new is not None
-    assert old is not None
-    assert old.median < new.median  # 70 s old: little left
-    assert latest[0].median == pytest.approx(new.median, abs=1.0)  # the batch: the last
-    assert "in flight: the last likely done in" in text
-    assert re.search(r"processing +old +likely done in \d+s, 90 %: \d+s", text)
-    assert re.search(r"queued +new +likely done in 1m\d\ds, 90 %: 1m\d\ds", text)
+    defaults = {"model": "starvideos_v3", "duration": 5, "ratio": "16:9"}
+    bodies = [r.json for r in fake.requests if r.endpoint == "create"]
+    assert bodies == [{**defaults, **body} for body, _ in expected]
+    async with Journal(tmp_path / "j.sqlite3") as journal:
+        keys = [entry.key for entry in await journal.entries()]
+    requests = [VideoRequest(**{**defaults, **body}, key=key) for body, key in expected]
+    assert keys == request_keys(requests)  # the file's key, else the usual one
 
 
 @pytest.mark.parametrize(
-    ("value", "shown"), [(0.4, "0s"), (42, "42s"), (185, "3m05s"), (3720, "1h02m"), (-3, "0s")]
+    ("name", "text", "line", "needle"),
+    [
+        ("in.jsonl", '{"prompt": "a"}\n[1, 2]\n', 2, "JSON object"),
+        ("in.jsonl", '{"prompt": "a"}\nnot json\n', 2, "not valid JSON"),
+        ("in.jsonl", '{"prompt": "a", "colour": "red"}\n', 1, "unknown field(s): colour"),
+        ("in.jsonl", '{"duration": 5}\n', 1, "missing prompt"),
+        ("in.jsonl", '{"prompt": "a", "duration": "five"}\n', 1, "invalid duration"),
+        ("in.jsonl", '{"prompt": "ok"}\n\n{"prompt": "x", "duration": 2}\n', 3, "duration"),
+        ("in.csv", "", 1, "header row"),
+        ("in.csv", "prompt\na,extra\n", 2, "more cells than header columns"),
+        ("in.csv", "prompt,duration\nok,5\nfine,6\n,7\n", 4, "missing prompt"),
+        ("in.csv", "prompt,ratio\nok,16:9\nno,4:3\n", 3, "ratio"),
+    ],
 )
-def test_seconds_are_shown_in_the_largest_units(value: float, shown: str) -> None:
-    assert seconds(value) == shown
+async def test_a_bad_input_row_is_named_by_its_line_before_any_request(
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli, name: str, text: str, line: int, needle: str
+) -> None:
+    source = tmp_path / name
+    source.write_text(text)
+    code, _, err = await cli(*batch_args(source, tmp_path), env=env_of(fake))
+    assert code == EXIT_USAGE
+    assert f"{source}:{line}: " in err
+    assert needle in err
+    assert sum(fake.counters.values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [("in.txt", r"expected a .jsonl or .csv file"), ("missing.jsonl", "cannot read")],
+)
+async def test_an_input_file_that_is_not_one_is_refused(
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli, name: str, needle: str
+) -> None:
+    (tmp_path / "in.txt").write_text("prompt\nz\n")
+    code, _, err = await cli(*batch_args(tmp_path / name, tmp_path), env=env_of(fake))
+    assert code == EXIT_USAGE
+    assert needle in err
+    assert sum(fake.counters.values()) == 0

@@ -17,14 +17,18 @@ from multidict import CIMultiDict
 from starvideos_async import (
     APIConnectionError,
     APIStatusError,
+    AsyncStarVideos,
     InvalidRequestError,
     MalformedResponseError,
+    PollPolicy,
     ResultExpiredError,
     TaskFailedError,
+    TaskStatus,
     Video,
+    VideoRequest,
     VideoTask,
 )
-from starvideos_async._files import remove_partial_files, safe_filename
+from starvideos_async.batch import run_batch
 from starvideos_async.testing import FakeStarVideos, Fault
 
 SIZE = 256 * 1024  # the fake's default video_size
@@ -643,15 +647,22 @@ async def test_failing_progress_callback_leaves_no_temporary_file(fake, client, 
     assert os.listdir(folder) == []
 
 
-async def test_remove_partial_files_removes_only_download_leftovers(folder):
+async def test_a_batch_removes_only_download_leftovers_from_its_folder(fake, client, folder):
+    # What a process killed mid-download leaves; the next batch into the folder clears it.
     leftovers = [".video_1.mp4.0123456789ab.part", ".x.abcdefabcdef.part"]
     kept = ["video_1.mp4", "notes.part", ".hidden.part", ".x.0123456789ab.partial"]
     for name in leftovers + kept:
         (folder / name).write_bytes(b"x")
 
-    assert await remove_partial_files(folder, min_age=3600) == 0
-    assert await remove_partial_files(folder) == len(leftovers)
-    assert sorted(os.listdir(folder)) == sorted(kept)
+    requests, journal = [VideoRequest("a fox")], folder.parent / "batch.sqlite"
+    fast = PollPolicy.fixed(0.005)
+    async with run_batch(
+        client, requests, journal=journal, download_dir=folder, poll_policy=fast
+    ) as run:
+        (result,) = [r async for r in run]
+
+    assert result.path is not None
+    assert sorted(os.listdir(folder)) == sorted([*kept, result.path.name])
 
 
 # -- file names from ids --------------------------------------------------------------
@@ -679,6 +690,13 @@ HOSTILE_IDS = [
 ]
 
 
+async def download_named(task_id, url, folder):
+    """Download a completed task of this id, whose result is at ``url``, into ``folder``."""
+    video = Video(id=task_id, status=TaskStatus.COMPLETED, video_url=url)
+    async with AsyncStarVideos("sk-test", base_url="https://api.example.com/v1") as client:
+        return await client.download(video, folder)
+
+
 # "" and a lone surrogate are malformed answers (such ids could never be sent back).
 @pytest.mark.parametrize("task_id", [i for i in HOSTILE_IDS if i and i != "\ud800"])
 async def test_hostile_task_id_lands_inside_the_folder(fake, client, tmp_path, task_id):
@@ -699,8 +717,15 @@ async def test_hostile_task_id_lands_inside_the_folder(fake, client, tmp_path, t
 
 
 @pytest.mark.parametrize("task_id", HOSTILE_IDS)
-def test_safe_filename_is_one_plain_visible_name(task_id):
-    name = safe_filename(task_id)
+async def test_any_id_is_saved_under_one_plain_visible_name(start_host, folder, task_id):
+    host = await start_host(Host(b"video bytes"))
+
+    path = await download_named(task_id, host.url(), folder)
+
+    name = path.name
+    assert path.parent == folder
+    assert os.listdir(folder) == [name]
+    assert path.read_bytes() == b"video bytes"
     assert name.endswith(".mp4")
     assert not name.startswith(".")
     assert not set(name) & {"/", "\\", "\x00", ":"}
@@ -710,24 +735,30 @@ def test_safe_filename_is_one_plain_visible_name(task_id):
 
 
 @pytest.mark.parametrize(
-    ("task_id", "url", "expected"),
+    ("task_id", "url_path", "expected"),
     [
-        ("video_starvideos_1774836724", None, "video_starvideos_1774836724.mp4"),
-        ("video_starvideos_1", "https://cdn.example/v/a.MOV?sig=1", "video_starvideos_1.mov"),
-        ("video_starvideos_1", "https://cdn.example/v/a.webm", "video_starvideos_1.webm"),
-        ("video_starvideos_1", "https://cdn.example/v/a.exe", "video_starvideos_1.mp4"),
-        ("video_starvideos_1", "https://cdn.example/v/a.mp4/../x.sh", "video_starvideos_1.mp4"),
-        ("video_starvideos_1", "https://cdn.example/download", "video_starvideos_1.mp4"),
+        ("video_starvideos_1774836724", "/v/a.mp4", "video_starvideos_1774836724.mp4"),
+        ("video_starvideos_1", "/v/a.MOV?sig=1", "video_starvideos_1.mov"),
+        ("video_starvideos_1", "/v/a.webm", "video_starvideos_1.webm"),
+        ("video_starvideos_1", "/v/a.exe", "video_starvideos_1.mp4"),
+        ("video_starvideos_1", "/v/a.mp4/../x.sh", "video_starvideos_1.mp4"),
+        ("video_starvideos_1", "/download", "video_starvideos_1.mp4"),
     ],
 )
-def test_safe_filename_keeps_plain_ids_and_takes_safe_video_extensions(task_id, url, expected):
-    assert safe_filename(task_id, url) == expected
+async def test_a_plain_id_is_the_name_and_a_video_extension_of_the_url_is_kept(
+    start_host, folder, task_id, url_path, expected
+):
+    host = await start_host(Host(b"video bytes"))
+    path = await download_named(task_id, host.url("") + url_path, folder)
+    assert path == folder / expected
 
 
-def test_ids_that_clean_alike_get_distinct_names():
+async def test_ids_that_clean_alike_get_distinct_names(start_host, folder):
+    host = await start_host(Host(b"video bytes"))
     ids = ["a/b", "a\\b", "a_b", "a:b", "a\x00b", "../a_b"]
-    names = {safe_filename(i) for i in ids}
-    assert len(names) == len(ids)
+    for task_id in ids:  # one folder: a name given twice would raise FileExistsError
+        await download_named(task_id, host.url(), folder)
+    assert len(os.listdir(folder)) == len(ids)
 
 
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), True, "5"])

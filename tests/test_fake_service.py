@@ -1052,7 +1052,9 @@ def test_loading_the_plugin_leaves_the_server_unimported() -> None:
     # pytest loads the plugin at startup; the fake comes only with a test that uses it.
     code = (
         "import sys, starvideos_async.testing._plugin\n"
-        "assert 'starvideos_async.testing._server' not in sys.modules"
+        "fake = [m for m in sys.modules if m.startswith('starvideos_async.testing.')]\n"
+        "assert fake == ['starvideos_async.testing._plugin'], fake\n"
+        "assert 'aiohttp.web' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603
 

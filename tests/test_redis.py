@@ -362,8 +362,8 @@ def test_the_url_password_is_not_in_the_repr() -> None:
 async def run_cli(*argv: str, env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        "import sys; from starvideos_async._cli import main; sys.exit(main(sys.argv[1:]))",
+        "-m",
+        "starvideos_async",
         *argv,
         env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 import traceback
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,13 +20,14 @@ import attrs
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from starvideos_async import (
     AsyncStarVideos,
     ConfigurationError,
+    MalformedResponseError,
     PollPolicy,
     RetryPolicy,
     StarVideosError,
@@ -33,7 +35,6 @@ from starvideos_async import (
     Timeout,
     Video,
 )
-from starvideos_async._files import resolve_destination, safe_filename
 from starvideos_async.testing import FakeStarVideos, Fault
 
 
@@ -302,13 +303,12 @@ HOSTILE_IDS = [
     "视频_1234",
     "\ud800",
 ]
-HOSTILE_URLS = [
-    None,
-    "https://f.example/files/../../evil.sh",
-    "https://f.example/files/x.mp4/../../../evil",
-    "https://f.example/%2e%2e%2f%2e%2e%2fevil.mp4",
-    "https://f.example/a.MOV",
-    "not a url",
+#: Paths of result URLs (on the ``thief`` host, which serves any path).
+HOSTILE_URL_PATHS = [
+    "/files/../../evil.sh",
+    "/files/x.mp4/../../../evil",
+    "/%2e%2e%2f%2e%2e%2fevil.mp4",
+    "/a.MOV",
 ]
 
 
@@ -324,28 +324,75 @@ def _assert_inside(folder: Path, target: Path) -> None:
     assert os.path.realpath(target).startswith(os.path.realpath(folder) + os.sep)
 
 
-@pytest.mark.parametrize("video_url", HOSTILE_URLS)
+async def _download(task_id: str, video_url: str, folder: Path) -> Path:
+    """Download a completed task with this id and result URL into ``folder``."""
+    video = Video(id=task_id, status=TaskStatus.COMPLETED, video_url=video_url)
+    async with AsyncStarVideos("sk-test", base_url="https://api.example.com/v1") as client:
+        return await client.download(video, folder)
+
+
+def _new_folder(parent: Path) -> Path:
+    folder = Path(tempfile.mkdtemp(dir=parent)) / "videos"
+    folder.mkdir()
+    return folder
+
+
+@pytest.mark.parametrize("url_path", HOSTILE_URL_PATHS)
 @pytest.mark.parametrize("task_id", HOSTILE_IDS, ids=range(len(HOSTILE_IDS)))
-def test_a_hostile_id_or_url_names_a_file_inside_the_folder(
-    tmp_path: Path, task_id: str, video_url: str | None
+async def test_a_hostile_id_or_url_names_a_file_inside_the_folder(
+    thief: Host, tmp_path: Path, task_id: str, url_path: str
 ) -> None:
-    _assert_inside(tmp_path, resolve_destination(tmp_path, task_id, video_url))
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    path = await _download(task_id, thief.url + url_path, folder)
+    _assert_inside(folder, path)
+    assert path.read_bytes() == b"stolen?"
+    assert os.listdir(tmp_path) == ["videos"]
+    assert os.listdir(folder) == [path.name]
 
 
-@settings(max_examples=200, deadline=None)
+async def test_a_result_url_that_is_not_one_writes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    with pytest.raises(MalformedResponseError):
+        await _download("../../evil", "not a url", folder)
+    assert os.listdir(tmp_path) == ["videos"]
+    assert os.listdir(folder) == []
+
+
+WIRE = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@WIRE
 @given(task_id=st.text(max_size=300), url_path=st.text(max_size=60))
-def test_any_id_names_a_file_inside_the_folder(
-    tmp_path_factory: pytest.TempPathFactory, task_id: str, url_path: str
+async def test_any_id_names_a_file_inside_the_folder(
+    thief: Host, tmp_path: Path, task_id: str, url_path: str
 ) -> None:
-    folder = tmp_path_factory.getbasetemp()
-    _assert_inside(folder, resolve_destination(folder, task_id, f"https://f.example/{url_path}"))
+    folder = _new_folder(tmp_path)
+    try:
+        path = await _download(task_id, f"{thief.url}/{url_path}", folder)
+    except StarVideosError:  # a URL that is not one: refused before anything is written
+        assert os.listdir(folder.parent) == ["videos"]
+        assert os.listdir(folder) == []
+        return
+    _assert_inside(folder, path)
+    assert os.listdir(folder.parent) == ["videos"]
+    assert os.listdir(folder) == [path.name]
 
 
-@settings(max_examples=200, deadline=None)
+@WIRE
 @given(a=st.text(max_size=40), b=st.text(max_size=40))
-def test_distinct_ids_never_share_a_file_name(a: str, b: str) -> None:
+async def test_distinct_ids_never_share_a_file_name(
+    thief: Host, tmp_path: Path, a: str, b: str
+) -> None:
     if a != b:
-        assert safe_filename(a) != safe_filename(b)
+        folder = _new_folder(tmp_path)
+        first = await _download(a, f"{thief.url}/v.mp4", folder)
+        second = await _download(b, f"{thief.url}/v.mp4", folder)  # FileExistsError if same
+        assert first != second
+        assert sorted(os.listdir(folder)) == sorted([first.name, second.name])
 
 
 @pytest.mark.parametrize("task_id", ["../../escaped", "/var/abs", "a\x00b", "y" * 1000])

@@ -71,7 +71,7 @@ def scripted(*statuses: str, calls: list[str] | None = None) -> Callable[[str], 
         completed = status == "completed"
         return Video(
             id=task_id,
-            status=TaskStatus(status) if status in TaskStatus._value2member_map_ else status,
+            status=TaskStatus(status) if status in {s.value for s in TaskStatus} else status,
             video_url="https://files.example/v.mp4" if completed else None,
         )
 
