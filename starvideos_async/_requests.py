@@ -76,8 +76,8 @@ def _starvideos_o3_rules(request: VideoRequest) -> None:
     images, videos = request.reference_images, request.reference_videos
     most = 4 if videos else 7
     if len(images) > most:
-        alone = "at most 4 together with reference_videos" if videos else "at most 7"
-        raise InvalidRequestError("reference_images", images, f"{alone} reference images")
+        beside = " together with reference_videos" if videos else ""
+        raise InvalidRequestError("reference_images", images, f"at most {most} images{beside}")
     for name in ("first_image", "last_image"):
         frame = getattr(request, name)
         if frame is not None and images:

@@ -164,11 +164,11 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"model": O3, "duration": 2}, "duration", "allowed: 3..15"),
     ({"model": O3, "duration": 16}, "duration", "allowed: 3..15"),
     ({"model": O3, "duration": 5.0}, "duration", "an int"),
-    ({"model": O3, "reference_images": IMG[:8]}, "reference_images", "at most 7"),
+    ({"model": O3, "reference_images": IMG[:8]}, "reference_images", "at most 7 images"),
     (
         {"model": O3, "reference_images": IMG[:5], "reference_videos": VID[:1]},
         "reference_images",
-        "at most 4 together with reference_videos",
+        "at most 4 images together with reference_videos",
     ),
     (
         {"model": O3, "first_image": IMG[0], "reference_images": IMG[1:2]},
