@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import aiohttp
 
@@ -207,10 +207,14 @@ class AsyncStarVideos:
         self,
         prompt: str | VideoRequest,
         *,
-        duration: int = 5,
-        ratio: str = "16:9",
+        duration: int | None = None,
+        ratio: str | None = None,
         images: Sequence[str] | None = None,
         model: str = "starvideos_v3",
+        reference_images: Sequence[str] | None = None,
+        first_image: str | None = None,
+        last_image: str | None = None,
+        reference_videos: Sequence[str] | None = None,
         max_retries: int | None = None,
     ) -> VideoTask:
         """Create one task and return its handle at once (the video comes later).
@@ -224,20 +228,42 @@ class AsyncStarVideos:
         Args:
             prompt: The text prompt, or a ready :class:`VideoRequest` (then the other
                 arguments must be left alone).
-            duration: Seconds, 3..15.
-            ratio: ``"16:9"`` or ``"9:16"``.
-            images: None, one image URL, or two (first and last frame).
-            model: The model's wire name.
+            duration: Seconds, 3..15; None (left out) is the model's default: 5 for
+                ``starvideos_v3``, 3 for ``starvideos_o3``. Not with ``reference_videos``.
+            ratio: v3: ``"16:9"`` or ``"9:16"``; o3: ``"9:16"``, ``"1:1"`` or
+                ``"16:9"``. None is the model's default (v3 ``"16:9"``, o3 ``"9:16"``).
+                Not with ``reference_videos``.
+            images: ``starvideos_v3``: None, one image URL, or two (first and last
+                frame).
+            model: The model's wire name, ``"starvideos_v3"`` or ``"starvideos_o3"``.
+            reference_images: ``starvideos_o3``: image URLs to follow, up to 7 (up to 4
+                with ``reference_videos``).
+            first_image: ``starvideos_o3``: the first frame's URL (not with
+                ``reference_images``).
+            last_image: ``starvideos_o3``: the last frame's URL. The platform does not
+                say whether one frame may come without the other: sent as given.
+            reference_videos: ``starvideos_o3``: video URLs to follow, alone or with
+                ``reference_images``; the video decides duration and ratio. The platform
+                does not say how many: sent as given.
             max_retries: Overrides the client's retry count for this call.
+
+        See :class:`VideoRequest` for every rule.
         """
+        inputs: dict[str, Any] = {
+            "duration": duration,
+            "ratio": ratio,
+            "images": images,
+            "reference_images": reference_images,
+            "first_image": first_image,
+            "last_image": last_image,
+            "reference_videos": reference_videos,
+        }
         if isinstance(prompt, VideoRequest):
-            if (duration, ratio, images, model) != (5, "16:9", None, "starvideos_v3"):
+            if model != "starvideos_v3" or any(v is not None for v in inputs.values()):
                 raise TypeError("pass either a VideoRequest or keyword arguments, not both")
             request = prompt
         else:
-            request = VideoRequest(
-                prompt=prompt, model=model, duration=duration, ratio=ratio, images=images
-            )
+            request = VideoRequest(prompt=prompt, model=model, **inputs)
         return await self._creates.one(request, max_retries)
 
     @overload
@@ -424,10 +450,14 @@ class AsyncStarVideos:
         self,
         prompt: str | VideoRequest,
         *,
-        duration: int = 5,
-        ratio: str = "16:9",
+        duration: int | None = None,
+        ratio: str | None = None,
         images: Sequence[str] | None = None,
         model: str = "starvideos_v3",
+        reference_images: Sequence[str] | None = None,
+        first_image: str | None = None,
+        last_image: str | None = None,
+        reference_videos: Sequence[str] | None = None,
         timeout: float | None = None,
         poll_policy: PollPolicy | None = None,
         on_status: StatusCallback | None = None,
@@ -436,7 +466,8 @@ class AsyncStarVideos:
     ) -> Video:
         """Submit and wait in one call; the completed :class:`Video`.
 
-        Raises what :meth:`submit` and :meth:`VideoTask.wait` raise. On a
+        The request's arguments are :meth:`submit`'s. Raises what :meth:`submit` and
+        :meth:`VideoTask.wait` raise. On a
         :class:`TaskTimeoutError` the task id is in the error: the task still runs.
         When the wait ends any other way (cancelled, client closed, status calls
         failing), the id is logged at WARNING: the task still runs and is paid for.
@@ -447,6 +478,10 @@ class AsyncStarVideos:
             ratio=ratio,
             images=images,
             model=model,
+            reference_images=reference_images,
+            first_image=first_image,
+            last_image=last_image,
+            reference_videos=reference_videos,
             max_retries=max_retries,
         )
         try:

@@ -94,7 +94,20 @@ converter.register_unstructure_hook(
     make_dict_unstructure_fn(
         VideoRequest,
         converter,
+        # Left out when not given: v3's body is as it always was, and an omitted
+        # duration or ratio (beside reference videos, or of an unknown model) is the
+        # service's to decide.
+        duration=override(omit_if_default=True),
+        ratio=override(omit_if_default=True),
         images=override(omit_if_default=True, unstruct_hook=list),
+        reference_images=override(
+            rename="referenceImages", omit_if_default=True, unstruct_hook=list
+        ),
+        first_image=override(omit_if_default=True),
+        last_image=override(omit_if_default=True),
+        reference_videos=override(
+            rename="referenceVideos", omit_if_default=True, unstruct_hook=list
+        ),
         allow_unknown_model=override(omit=True),
         key=override(omit=True),
     ),
@@ -102,7 +115,7 @@ converter.register_unstructure_hook(
 
 
 def request_body(request: VideoRequest) -> dict[str, Any]:
-    """The JSON object sent to create ``request`` (no ``images`` key when there are none)."""
+    """The JSON object sent to create ``request``: only the inputs given, by wire name."""
     body: dict[str, Any] = converter.unstructure(request)
     return body
 

@@ -128,6 +128,38 @@ def test_a_script_submits_waits_and_downloads(service: Service, tmp_path: Path) 
     assert service.fake.created == 1
 
 
+def test_the_blocking_client_takes_the_o3_inputs(service: Service) -> None:
+    refs = ["https://cdn.example.com/a.png", "https://cdn.example.com/b.png"]
+    with service.client() as client:
+        task = client.submit("a fox", model="starvideos_o3", reference_images=refs)
+        video = client.generate(
+            "a fox", model="starvideos_o3", first_image=refs[0], last_image=refs[1], timeout=30
+        )
+        with pytest.raises(InvalidRequestError) as info:
+            client.submit("a fox", model="starvideos_o3", images=refs)
+    assert info.value.field == "images"
+    assert task.request == VideoRequest("a fox", model="starvideos_o3", reference_images=refs)
+    assert video.model == "starvideos_o3"
+    sent = service.run(lambda: [rec.json for rec in service.fake.requests if rec.json])
+    assert sent == [
+        {
+            "prompt": "a fox",
+            "model": "starvideos_o3",
+            "duration": 3,
+            "ratio": "9:16",
+            "referenceImages": refs,
+        },
+        {
+            "prompt": "a fox",
+            "model": "starvideos_o3",
+            "duration": 3,
+            "ratio": "9:16",
+            "first_image": refs[0],
+            "last_image": refs[1],
+        },
+    ]
+
+
 def test_every_method_of_client_and_task_works(service: Service, tmp_path: Path) -> None:
     with service.client() as client:
         video = client.generate("waves at dusk")

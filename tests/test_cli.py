@@ -77,6 +77,40 @@ async def test_submit_prints_the_new_task_and_sends_one_create(fake: FakeStarVid
     }
 
 
+REF = ["https://cdn.example.com/a.png", "https://cdn.example.com/b.png"]
+CLIP = "https://cdn.example.com/clip.mp4"
+
+
+@pytest.mark.parametrize(
+    ("options", "sent"),
+    [
+        ([], {"duration": 3, "ratio": "9:16"}),
+        (
+            ["--reference-image", REF[0], "--reference-image", REF[1], "--duration", "9"],
+            {"duration": 9, "ratio": "9:16", "referenceImages": REF},
+        ),
+        (
+            ["--first-image", REF[0], "--last-image", REF[1], "--ratio", "1:1"],
+            {"duration": 3, "ratio": "1:1", "first_image": REF[0], "last_image": REF[1]},
+        ),
+        (
+            ["--reference-video", CLIP, "--reference-image", REF[0]],
+            {"referenceImages": [REF[0]], "referenceVideos": [CLIP]},
+        ),
+    ],
+)
+async def test_submit_sends_the_o3_options(
+    fake: FakeStarVideos, options: list[str], sent: dict[str, object]
+) -> None:
+    code, out, err = await starvideos(
+        "submit", "a fox", "--model", "starvideos_o3", *options, "--json", env=env_for(fake)
+    )
+    assert code == EXIT_OK, err
+    assert json.loads(out)["id"] in fake.tasks
+    create = next(r for r in fake.requests if r.endpoint == "create")
+    assert create.json == {"prompt": "a fox", "model": "starvideos_o3", **sent}
+
+
 async def test_status_wait_and_download_of_an_existing_task(
     fake: FakeStarVideos, tmp_path: Path
 ) -> None:
@@ -140,7 +174,31 @@ async def test_generate_submits_waits_and_downloads(fake: FakeStarVideos, tmp_pa
         (["submit", "   "], "prompt"),
         (["submit", "x", "--ratio", "4:3"], "ratio"),
         (["submit", "x", "--image", "file:///etc/passwd"], "images[0]"),
-        (["submit", "x", "--model", "starvideos_v9"], "known models: starvideos_v3"),
+        (
+            ["submit", "x", "--model", "starvideos_v9"],
+            "known models: starvideos_o3, starvideos_v3",
+        ),
+        (["submit", "x", "--model", "starvideos_o3", "--image", REF[0]], "use reference_images"),
+        (["submit", "x", "--reference-image", REF[0]], "starvideos_v3 does not take"),
+        (["generate", "x", "--first-image", REF[0]], "invalid first_image"),
+        (
+            [
+                "submit",
+                "x",
+                "--model",
+                "starvideos_o3",
+                "--reference-video",
+                CLIP,
+                "--ratio",
+                "1:1",
+            ],
+            "follows the reference video",
+        ),
+        (
+            ["submit", "x", "--model", "starvideos_o3", "--first-image", "ftp://a/b.png"],
+            "invalid first_image",
+        ),
+        (["submit", "x", "--model", "starvideos_o3", "--ratio", "4:3"], "9:16, 1:1, 16:9"),
         (["wait", "x", "--timeout", "-1"], "must be > 0"),
         (["frobnicate"], "invalid choice"),
     ],
@@ -175,6 +233,114 @@ async def test_key_from_file_is_used_and_never_printed(
     assert code == EXIT_FAILED
     assert "AuthenticationError" in err
     assert "sk-wrong-key-123" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line"),
+    [
+        (
+            "bad.jsonl",
+            '{"prompt": "ok"}\n{"prompt": "x", "model": "starvideos_o3", '
+            '"images": ["https://cdn.example.com/a.png"]}\n',
+            2,
+        ),
+        (
+            "bad.csv",
+            "prompt,model,reference_images\nok,,\nno,starvideos_v3,https://a.test/1.png\n",
+            3,
+        ),
+    ],
+)
+async def test_bad_o3_batch_rows_exit_2_with_the_line_number(
+    fake: FakeStarVideos, tmp_path: Path, name: str, content: str, line: int
+) -> None:
+    source = tmp_path / name
+    source.write_text(content)
+    code, _, err = await starvideos(
+        "batch", str(source), "--journal", str(tmp_path / "j.sqlite3"), env=env_for(fake)
+    )
+    assert code == EXIT_USAGE
+    assert f"{source}:{line}:" in err
+    assert fake.counters["create"] == 0
+
+
+O3_ROWS = {  # key: the body each row sends
+    "text": {"prompt": "a fox", "model": "starvideos_o3", "duration": 3, "ratio": "9:16"},
+    "refs": {
+        "prompt": "a boat",
+        "model": "starvideos_o3",
+        "duration": 8,
+        "ratio": "1:1",
+        "referenceImages": REF,
+    },
+    "frames": {
+        "prompt": "a lake",
+        "model": "starvideos_o3",
+        "duration": 3,
+        "ratio": "9:16",
+        "first_image": REF[0],
+        "last_image": REF[1],
+    },
+    "video": {
+        "prompt": "a tree",
+        "model": "starvideos_o3",
+        "referenceImages": [REF[0]],
+        "referenceVideos": [CLIP],
+    },
+    "v3": {"prompt": "a cat", "model": "starvideos_v3", "duration": 5, "ratio": "16:9"},
+}
+O3_JSONL = "\n".join(
+    json.dumps(row)
+    for row in [
+        {"key": "text", "prompt": "a fox", "model": "starvideos_o3"},
+        {
+            "key": "refs",
+            "prompt": "a boat",
+            "model": "starvideos_o3",
+            "duration": 8,
+            "ratio": "1:1",
+            "reference_images": REF,
+        },
+        {
+            "key": "frames",
+            "prompt": "a lake",
+            "model": "starvideos_o3",
+            "first_image": REF[0],
+            "last_image": REF[1],
+        },
+        {
+            "key": "video",
+            "prompt": "a tree",
+            "model": "starvideos_o3",
+            "reference_images": [REF[0]],
+            "reference_videos": [CLIP],
+        },
+        {"key": "v3", "prompt": "a cat"},
+    ]
+)
+O3_CSV = (
+    "key,prompt,model,duration,ratio,reference_images,first_image,last_image,reference_videos\n"
+    "text,a fox,starvideos_o3,,,,,,\n"
+    f"refs,a boat,starvideos_o3,8,1:1,{REF[0]} | {REF[1]},,,\n"
+    f"frames,a lake,starvideos_o3,,,,{REF[0]},{REF[1]},\n"
+    f"video,a tree,starvideos_o3,,,{REF[0]},,,{CLIP}\n"
+    "v3,a cat,,,,,,,\n"
+)
+
+
+@pytest.mark.parametrize(("name", "content"), [("o3.jsonl", O3_JSONL), ("o3.csv", O3_CSV)])
+async def test_batch_rows_take_the_o3_fields(
+    fake: FakeStarVideos, tmp_path: Path, name: str, content: str
+) -> None:
+    source = tmp_path / name
+    source.write_text(content)
+    journal = str(tmp_path / "j.sqlite3")
+    code, out, err = await starvideos(
+        "batch", str(source), "--journal", journal, "--poll-interval", "0.01", env=env_for(fake)
+    )
+    assert code == EXIT_OK, err + out
+    sent = {rec.json["prompt"]: rec.json for rec in fake.requests if rec.endpoint == "create"}
+    assert sent == {body["prompt"]: body for body in O3_ROWS.values()}
 
 
 async def test_batch_runs_to_the_end_and_resumes_without_creating_twice(

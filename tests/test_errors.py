@@ -322,7 +322,7 @@ async def test_real_400_from_the_fakes_validation(fake: FakeStarVideos) -> None:
     async with fake.client() as client:
         with pytest.raises(BadRequestError, match="model must be") as info:
             await client.submit(
-                VideoRequest("a fox", model="starvideos_o3", allow_unknown_model=True)
+                VideoRequest("a fox", model="starvideos_o4", allow_unknown_model=True)
             )
     assert info.value.status_code == 400
 

@@ -222,7 +222,9 @@ async def test_create_accepts_valid_bodies(
         ({"prompt": "   "}, None),
         ({"prompt": 42}, None),
         ({}, "model"),
-        ({"model": "starvideos_o3"}, None),
+        ({"model": "starvideos_o4"}, None),
+        ({"referenceImages": ["https://img.example/a.png"]}, None),
+        ({"first_image": "https://img.example/a.png"}, None),
         ({"duration": 2}, None),
         ({"duration": 16}, None),
         ({"duration": 5.0}, None),
@@ -244,6 +246,76 @@ async def test_create_rejects_invalid_bodies_with_400(
     if drop is not None:
         del body[drop]
     status, data = await create(session, fake, body)
+    assert status == 400
+    assert is_error_body(data, "invalid_request")
+    assert fake.created == 0
+
+
+O3: dict[str, Any] = {"prompt": "a fox in snow", "model": "starvideos_o3"}
+IMG = [f"https://img.example/{n}.png" for n in range(8)]
+VIDEO = ["https://img.example/ref.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "duration", "ratio", "images"),
+    [
+        ({}, 3, "9:16", ()),
+        ({"duration": 15, "ratio": "1:1"}, 15, "1:1", ()),
+        ({"duration": 3, "ratio": "16:9"}, 3, "16:9", ()),
+        ({"referenceImages": IMG[:7]}, 3, "9:16", tuple(IMG[:7])),
+        ({"first_image": IMG[0], "last_image": IMG[1]}, 3, "9:16", tuple(IMG[:2])),
+        ({"first_image": IMG[0]}, 3, "9:16", (IMG[0],)),
+        ({"referenceVideos": VIDEO * 3}, 3, "9:16", ()),
+        ({"referenceVideos": VIDEO, "referenceImages": IMG[:4]}, 3, "9:16", tuple(IMG[:4])),
+        # With reference videos the service ignores duration and ratio (the video decides).
+        ({"referenceVideos": VIDEO, "duration": 99, "ratio": "4:3"}, 3, "9:16", ()),
+    ],
+)
+async def test_create_accepts_the_documented_starvideos_o3_bodies(
+    fake: FakeStarVideos,
+    session: aiohttp.ClientSession,
+    changes: dict[str, Any],
+    duration: int,
+    ratio: str,
+    images: tuple[str, ...],
+) -> None:
+    status, data = await create(session, fake, {**O3, **changes})
+    assert status == 200
+    assert data["model"] == "starvideos_o3"
+    task = fake.tasks[data["id"]]
+    assert (task.model, task.duration, task.ratio, task.images) == (
+        "starvideos_o3",
+        duration,
+        ratio,
+        images,
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"duration": 2},
+        {"duration": 16},
+        {"duration": 5.0},
+        {"ratio": "4:3"},
+        {"ratio": 1},
+        {"images": IMG[:1]},
+        {"referenceImages": IMG[:8]},
+        {"referenceImages": IMG[0]},
+        {"referenceImages": [1]},
+        {"referenceImages": IMG[:5], "referenceVideos": VIDEO},
+        {"referenceImages": IMG[:1], "first_image": IMG[1]},
+        {"referenceImages": IMG[:1], "last_image": IMG[1]},
+        {"referenceVideos": VIDEO, "first_image": IMG[1]},
+        {"referenceVideos": VIDEO[0]},
+        {"first_image": 5},
+    ],
+    ids=repr,
+)
+async def test_create_refuses_starvideos_o3_bodies_against_its_docs(
+    fake: FakeStarVideos, session: aiohttp.ClientSession, changes: dict[str, Any]
+) -> None:
+    status, data = await create(session, fake, {**O3, **changes})
     assert status == 400
     assert is_error_body(data, "invalid_request")
     assert fake.created == 0

@@ -424,7 +424,9 @@ image_urls = st.sampled_from(
 request_args = st.fixed_dictionaries(
     {"prompt": st.text(max_size=40) | anything},
     optional={
-        "model": st.just("starvideos_v3") | st.text(max_size=15) | anything,
+        "model": st.sampled_from(["starvideos_v3", "starvideos_o3"])
+        | st.text(max_size=15)
+        | anything,
         "duration": st.integers(-5, 30) | anything,
         "ratio": st.sampled_from(["16:9", "9:16", "1:1", ""]) | anything,
         "images": st.none()
@@ -468,16 +470,16 @@ async def test_any_arguments_give_a_request_the_service_accepts_or_invalid_reque
     assert sent == {
         "prompt": request.prompt,
         "model": request.model,
-        "duration": request.duration,
-        "ratio": request.ratio,
+        **({"duration": request.duration} if request.duration is not None else {}),
+        **({"ratio": request.ratio} if request.ratio is not None else {}),
         **({"images": list(request.images)} if request.images else {}),
     }
     assert 0 <= len(request.images) <= 2 or request.allow_unknown_model
-    if request.model == "starvideos_v3":
+    if request.model in ("starvideos_v3", "starvideos_o3"):
         assert isinstance(outcome, VideoTask), f"the service said {outcome!r}"
         assert fake_service.created == created + 1
     else:
-        assert isinstance(outcome, BadRequestError)  # the fake knows only starvideos_v3
+        assert isinstance(outcome, BadRequestError)  # the fake knows only documented models
 
 
 @pytest.mark.parametrize(

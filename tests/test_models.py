@@ -41,12 +41,11 @@ BAD_REQUESTS: list[tuple[dict[str, Any], str]] = [
     ({"duration": True}, "duration"),
     ({"duration": 5.0}, "duration"),
     ({"duration": "5"}, "duration"),
-    ({"duration": None}, "duration"),
     ({"ratio": "1:1"}, "ratio"),
     ({"ratio": "16x9"}, "ratio"),
     ({"ratio": ""}, "ratio"),
-    ({"ratio": None}, "ratio"),
-    ({"model": "starvideos_o3"}, "model"),
+    ({"ratio": 16}, "ratio"),
+    ({"model": "starvideos_o4"}, "model"),
     ({"model": ""}, "model"),
     ({"model": None}, "model"),
     ({"images": [GOOD_IMAGE, OTHER_IMAGE, GOOD_IMAGE]}, "images"),
@@ -152,16 +151,34 @@ async def test_unknown_model_is_sent_with_the_explicit_opt_out_and_the_opt_out_i
     fake: FakeStarVideos, fake_client: AsyncStarVideos
 ) -> None:
     request = VideoRequest(
-        "a fox", model="starvideos_o3", duration=20, ratio="1:1", allow_unknown_model=True
+        "a fox", model="starvideos_o4", duration=20, ratio="1:1", allow_unknown_model=True
     )
-    with pytest.raises(BadRequestError):  # the fake knows only starvideos_v3
+    with pytest.raises(BadRequestError):  # the fake knows only the documented models
         await fake_client.submit(request)
     assert fake.requests[-1].json == {
         "prompt": "a fox",
-        "model": "starvideos_o3",
+        "model": "starvideos_o4",
         "duration": 20,
         "ratio": "1:1",
     }
+
+
+async def test_an_unknown_model_gets_no_invented_defaults(
+    fake: FakeStarVideos, fake_client: AsyncStarVideos
+) -> None:
+    request = VideoRequest("a fox", model="starvideos_o4", allow_unknown_model=True)
+    assert (request.duration, request.ratio) == (None, None)
+    with pytest.raises(BadRequestError):
+        await fake_client.submit(request)
+    assert fake.requests[-1].json == {"prompt": "a fox", "model": "starvideos_o4"}
+
+
+def test_an_omitted_duration_or_ratio_is_the_models_default() -> None:
+    assert VideoRequest("a fox", duration=None, ratio=None) == VideoRequest(
+        "a fox", duration=5, ratio="16:9"
+    )
+    assert VideoRequest("a fox").duration == 5
+    assert VideoRequest("a fox").ratio == "16:9"
 
 
 @pytest.mark.parametrize(

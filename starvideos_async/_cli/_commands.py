@@ -136,6 +136,10 @@ def _request_from(args: argparse.Namespace) -> VideoRequest:
             ratio=args.ratio,
             model=args.model,
             images=args.image or (),
+            reference_images=args.reference_image or (),
+            first_image=args.first_image,
+            last_image=args.last_image,
+            reference_videos=args.reference_video or (),
         )
     except InvalidRequestError as exc:
         raise UsageError(str(exc)) from exc

@@ -202,10 +202,37 @@ def resolve_shared(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 def _add_request_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help="the text prompt")
-    parser.add_argument("--image", action="append", metavar="URL", help="image URL (0-2 times)")
-    parser.add_argument("--duration", type=int, default=5, help="seconds, 3-15 (default 5)")
-    parser.add_argument("--ratio", default="16:9", help="16:9 (default) or 9:16")
-    parser.add_argument("--model", default="starvideos_v3", help="model (default starvideos_v3)")
+    parser.add_argument(
+        "--model",
+        default="starvideos_v3",
+        help="starvideos_v3 (default) or starvideos_o3",
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        help="seconds, 3-15 (default: the model's, 5 for v3, 3 for o3)",
+    )
+    parser.add_argument(
+        "--ratio",
+        help="v3: 16:9 (default) or 9:16; o3: 9:16 (default), 1:1 or 16:9",
+    )
+    parser.add_argument(
+        "--image", action="append", metavar="URL", help="v3: image URL (0-2 times)"
+    )
+    parser.add_argument(
+        "--reference-image",
+        action="append",
+        metavar="URL",
+        help="o3: reference image URL (up to 7 times, 4 with --reference-video)",
+    )
+    parser.add_argument("--first-image", metavar="URL", help="o3: first frame URL")
+    parser.add_argument("--last-image", metavar="URL", help="o3: last frame URL")
+    parser.add_argument(
+        "--reference-video",
+        action="append",
+        metavar="URL",
+        help="o3: reference video URL (repeatable); the video sets duration and ratio",
+    )
 
 
 def _add_poll_interval(parser: argparse.ArgumentParser, default: str = "adaptive") -> None:
@@ -285,7 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
     p = _command(sub, "batch", cmd_batch, _BATCH, "run or resume a journaled batch")
-    p.add_argument("input", help="a .jsonl or .csv file of requests")
+    p.add_argument(
+        "input",
+        help="a .jsonl or .csv file of requests: prompt, model, duration, ratio, images, "
+        "reference_images, first_image, last_image, reference_videos, key (CSV lists: "
+        "URLs separated by |)",
+    )
     p.add_argument("--journal", required=True, help="SQLite journal (resume by running again)")
     p.add_argument("--download-dir", help="download finished videos here (created)")
     p.add_argument(

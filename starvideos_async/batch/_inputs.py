@@ -1,11 +1,13 @@
 """Reading batch inputs: JSON Lines or CSV files into validated :class:`VideoRequest` s.
 
 JSON Lines: one object a line with the create fields (``prompt``, ``duration``,
-``ratio``, ``model``, ``images``) and an optional ``key``. Blank lines and lines starting
-with ``#`` are skipped.
+``ratio``, ``model``, ``images``; for ``starvideos_o3`` ``reference_images``,
+``first_image``, ``last_image``, ``reference_videos``) and an optional ``key``; lists are
+JSON arrays. Blank lines and lines starting with ``#`` are skipped.
 
-CSV: a header row naming the same columns; ``images`` holds up to two URLs separated by
-``|`` (or use ``image1``/``image2`` columns); empty cells take the defaults.
+CSV: a header row naming the same columns; a list cell (``images``,
+``reference_images``, ``reference_videos``) holds its URLs separated by ``|`` (or use
+``image1``/``image2`` columns for v3's images); empty cells take the model's defaults.
 
 Every problem is reported as :class:`InputError` with the file's line number.
 """
@@ -24,7 +26,27 @@ from starvideos_async._requests import VideoRequest
 
 __all__ = ["InputError", "load_requests", "parse_requests"]
 
-_FIELDS = frozenset({"prompt", "duration", "ratio", "model", "images", "key", "image1", "image2"})
+#: The list fields; a CSV cell (or a JSON string) holds their URLs separated by ``|``.
+_LISTS = ("images", "reference_images", "reference_videos")
+_FIELDS = frozenset(
+    {
+        "prompt",
+        "duration",
+        "ratio",
+        "model",
+        "key",
+        "image1",
+        "image2",
+        "first_image",
+        "last_image",
+    }
+) | frozenset(_LISTS)
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split("|") if part.strip()]
+    return value
 
 
 def _request(row: Mapping[str, Any], source: str, line: int) -> VideoRequest:
@@ -32,9 +54,10 @@ def _request(row: Mapping[str, Any], source: str, line: int) -> VideoRequest:
     if unknown:
         raise InputError(source, line, f"unknown field(s): {', '.join(unknown)}")
     fields: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
+    for name in _LISTS:
+        if name in fields:
+            fields[name] = _split(fields[name])
     images = fields.pop("images", None)
-    if isinstance(images, str):
-        images = [part.strip() for part in images.split("|") if part.strip()]
     extra_images = [fields.pop(name) for name in ("image1", "image2") if name in fields]
     if extra_images:
         images = [*(images or []), *extra_images]

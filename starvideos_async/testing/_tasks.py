@@ -38,6 +38,9 @@ DurationSampler = Callable[[random.Random, Mapping[str, Any]], "tuple[float, flo
 
 _MODEL = "starvideos_v3"
 _RATIOS = frozenset({"16:9", "9:16"})
+_O3 = "starvideos_o3"
+_O3_RATIOS = frozenset({"9:16", "1:1", "16:9"})
+_O3_FIELDS = ("referenceImages", "first_image", "last_image", "referenceVideos")
 _ENDPOINTS: tuple[Endpoint, ...] = ("create", "status", "file", "other")
 _FAILURES = (
     "content moderation: the prompt was rejected",
@@ -69,9 +72,11 @@ class FakeTask:
         created: Unix seconds at creation (the wire ``created``).
         model: The model requested.
         prompt: The prompt requested.
-        duration: The duration requested (or the default 5).
-        ratio: The ratio requested (or the default ``16:9``).
-        images: The images the service uses (at most the first 2).
+        duration: The duration requested, or the model's default (v3 5, o3 3; also
+            o3's with reference videos, whose length the fake does not know).
+        ratio: The ratio requested, or the model's default (v3 ``16:9``, o3 ``9:16``).
+        images: The images the service uses: v3's (at most the first 2), or o3's
+            reference images or first/last frames.
         request: The JSON body of the create request, as received.
         created_at: The simulated clock at creation.
         queued_seconds: Simulated seconds spent ``queued``.
@@ -176,6 +181,16 @@ def _draw_task(
     )
 
 
+def _urls(payload: Mapping[str, Any], name: str) -> str | list[str]:
+    """The array of URL strings ``payload[name]`` (empty when absent), or an error message."""
+    value = payload.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        return f"{name} must be an array of URL strings"
+    return value
+
+
 def _validate(payload: object) -> str | _Checked:
     """Check a create body as the docs say: an error message, or the normalised fields."""
     if not isinstance(payload, dict):
@@ -184,8 +199,13 @@ def _validate(payload: object) -> str | _Checked:
     if not isinstance(prompt, str) or not prompt.strip():
         return "prompt is required and must be a non-empty string"
     model = payload.get("model")
+    if model == _O3:
+        return _validate_o3(payload, prompt)
     if model != _MODEL:
-        return f"model must be {_MODEL!r}"
+        return f"model must be {_MODEL!r} or {_O3!r}"
+    for name in _O3_FIELDS:
+        if name in payload:
+            return f"{name} is not a field of {_MODEL}"
     duration = payload.get("duration")
     if duration is None:
         duration = 5
@@ -196,12 +216,47 @@ def _validate(payload: object) -> str | _Checked:
         ratio = "16:9"
     elif ratio not in _RATIOS:
         return "ratio must be '16:9' or '9:16'"
-    images = payload.get("images")
-    if images is None:
-        images = []
-    elif not isinstance(images, list) or not all(isinstance(i, str) for i in images):
-        return "images must be an array of URL strings"
+    images = _urls(payload, "images")
+    if isinstance(images, str):
+        return images
     return prompt, model, duration, ratio, tuple(images[:2])
+
+
+def _validate_o3(payload: Mapping[str, Any], prompt: str) -> str | _Checked:
+    """Check a starvideos_o3 body as the docs say.
+
+    With ``referenceVideos`` the service ignores ``duration`` and ``ratio`` (the video
+    decides); the fake then records the model's defaults.
+    """
+    if "images" in payload:
+        return f"images is not a field of {_O3}: use referenceImages or first_image/last_image"
+    references = _urls(payload, "referenceImages")
+    videos = _urls(payload, "referenceVideos")
+    if isinstance(references, str):
+        return references
+    if isinstance(videos, str):
+        return videos
+    given = [payload.get(name) for name in ("first_image", "last_image")]
+    frames = [frame for frame in given if isinstance(frame, str)]
+    if len(frames) != sum(frame is not None for frame in given):
+        return "first_image and last_image must be URL strings"
+    if frames and references:
+        return "first_image/last_image cannot be combined with referenceImages"
+    if frames and videos:
+        return "referenceVideos come alone or with referenceImages, not with frames"
+    if len(references) > (4 if videos else 7):
+        return "referenceImages: at most 7 images, or 4 together with referenceVideos"
+    duration = payload.get("duration")
+    ratio = payload.get("ratio")
+    if videos or duration is None:
+        duration = 3
+    elif type(duration) is not int or not 3 <= duration <= 15:
+        return "duration must be an integer between 3 and 15"
+    if videos or ratio is None:
+        ratio = "9:16"
+    elif ratio not in _O3_RATIOS:
+        return "ratio must be '9:16', '1:1' or '16:9'"
+    return prompt, _O3, duration, ratio, tuple(references or frames)
 
 
 @attrs.define(eq=False)

@@ -89,6 +89,37 @@ async def submit_and_read(client: AsyncStarVideos) -> None:
     again = await client.submit(VideoRequest(prompt="a fox", duration=3), max_retries=0)
     assert_type(again, VideoTask)
 
+    refs = ["https://cdn.example.com/a.png", "https://cdn.example.com/b.png"]
+    o3 = await client.submit("a fox in snow", model="starvideos_o3", reference_images=refs)
+    assert_type(o3, VideoTask)
+    await client.submit(
+        "a fox", model="starvideos_o3", first_image=refs[0], last_image=refs[1], ratio="1:1"
+    )
+    await client.submit(
+        "a fox",
+        model="starvideos_o3",
+        reference_videos=("https://cdn.example.com/clip.mp4",),
+        reference_images=refs[:1],
+        duration=None,
+        ratio=None,
+    )
+    o3_request = VideoRequest(
+        prompt="a fox",
+        model="starvideos_o3",
+        reference_images=tuple(refs),
+        first_image=None,
+        last_image=None,
+        reference_videos=(),
+    )
+    assert_type(o3_request.duration, int | None)
+    assert_type(o3_request.ratio, str | None)
+    assert_type(o3_request.reference_images, tuple[str, ...])
+    assert_type(o3_request.first_image, str | None)
+    assert_type(o3_request.last_image, str | None)
+    assert_type(o3_request.reference_videos, tuple[str, ...])
+    assert_type(o3_request.mode, str)
+    assert_type(await client.generate("a fox", model="starvideos_o3", first_image=refs[0]), Video)
+
     video = await client.retrieve(task.id)
     assert_type(video, Video)
     assert_type(video.id, str)
@@ -214,6 +245,20 @@ def blocking() -> None:
         assert_type(client, StarVideos)
         task = client.submit("a fox in snow", duration=8, ratio="9:16")
         assert_type(task, BlockingVideoTask)
+        o3 = client.submit(
+            "a fox",
+            model="starvideos_o3",
+            reference_images=["https://cdn.example.com/a.png"],
+            reference_videos=["https://cdn.example.com/clip.mp4"],
+        )
+        assert_type(o3, BlockingVideoTask)
+        framed = client.generate(
+            "a fox",
+            model="starvideos_o3",
+            first_image="https://cdn.example.com/a.png",
+            last_image="https://cdn.example.com/b.png",
+        )
+        assert_type(framed, Video)
         assert_type(task.id, str)
         assert_type(task.status, TaskStatus | str | None)
         assert_type(task.latest, Video | None)
