@@ -97,6 +97,41 @@ async def test_generate_one_reports_a_failed_task_with_exit_code_1(
     assert listdir(tmp_path) == []
 
 
+async def test_generate_one_sends_the_second_models_inputs_with_its_defaults(
+    fake: FakeStarVideos, env: dict[str, str], tmp_path: Path
+) -> None:
+    refs = ["https://example.com/a.png", "https://example.com/b.png"]
+    args = ["a kite", "--model", "starvideos_o3", "-o", str(tmp_path), *FAST]
+    args += [arg for ref in refs for arg in ("--reference-image", ref)]
+
+    code = await load("generate_one").main(args)
+
+    assert code == 0
+    (create,) = [r for r in fake.requests if r.endpoint == "create"]
+    assert create.json == {
+        "prompt": "a kite",
+        "model": "starvideos_o3",
+        "duration": 3,
+        "ratio": "9:16",
+        "referenceImages": refs,
+    }
+    (task_id,) = fake.tasks
+    (saved,) = listdir(tmp_path)
+    assert saved.read_bytes() == fake.video_bytes(task_id)
+
+
+async def test_generate_one_refuses_an_input_of_the_other_model_before_sending(
+    fake: FakeStarVideos, env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["a kite", "--model", "starvideos_o3", "--image", "https://example.com/a.png"]
+
+    code = await load("generate_one").main([*args, "-o", str(tmp_path), *FAST])
+
+    assert code == 2
+    assert "reference_images" in capsys.readouterr().out  # the field to use instead
+    assert fake.requests == []
+
+
 async def run_script(name: str, *args: str, env: dict[str, str]) -> tuple[int, str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("STARVIDEOS_")}
     proc = await asyncio.create_subprocess_exec(
