@@ -115,6 +115,7 @@ class AsyncStarVideos:
         self.poll_policy = poll_policy if poll_policy is not None else PollPolicy.default()
         api_key = resolve_api_key(api_key)
         self._shared: Coordinated | None = None
+        self._coordinator = coordinator
         if coordinator is not None:
             if not isinstance(coordinator, Coordinator):
                 raise ConfigurationError("coordinator", coordinator, "a RedisCoordinator")
@@ -172,6 +173,11 @@ class AsyncStarVideos:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    @property
+    def coordinator(self) -> Coordinator | None:
+        """The coordinator the client shares its limits through (``None``: its own)."""
+        return self._coordinator
 
     @property
     def closed(self) -> bool:

@@ -22,7 +22,8 @@ import pytest
 import redis.asyncio
 from redis_support import RedisServer
 
-from starvideos_async import AsyncStarVideos, ConfigurationError, PollPolicy
+from starvideos_async import AsyncStarVideos, ConfigurationError, PollPolicy, VideoRequest
+from starvideos_async.batch import run_batch
 from starvideos_async.redis import RedisCoordinator
 from starvideos_async.testing import FakeStarVideos, Fault
 
@@ -413,3 +414,49 @@ async def test_the_cli_takes_the_redis_url_from_the_environment(redis_url: str) 
         code, output = await run_cli("status", task_id, "--redis", "http://x", env=env)
         assert code == 2
         assert "--redis" in output
+
+
+async def test_run_batch_and_another_process_share_one_limit(
+    redis_url: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    coordinator = RedisCoordinator(redis_url)
+    requests = [VideoRequest(f"kite {i}") for i in range(16)]
+    async with FakeStarVideos(time_scale=0.005, latency=0.05) as fake:
+        other = await Worker.start(
+            fake, redis_url, max_concurrency=3, max_status_rate=20, poll=0.05,
+            phases=[{"submit": 16}],
+        )  # fmt: skip
+        workers.append(other)
+        other.go()
+        async with (
+            fake.client(
+                max_concurrency=3,
+                max_status_rate=20,
+                poll_policy=PollPolicy.fixed(0.05),
+                coordinator=coordinator,
+            ) as client,
+            run_batch(
+                client, requests, journal=tmp_path / "journal.sqlite", coordinator=coordinator
+            ) as run,
+        ):
+            statuses = [result.status async for result in run]
+        assert statuses == ["completed"] * 16
+        assert (await other.read())["completed"] == 16
+        assert fake.created == 32
+        assert fake.max_in_flight <= 3
+        assert fake.max_calls_in_window("status", 1.0) <= 20
+
+
+async def test_run_batch_refuses_a_coordinator_its_client_does_not_use(
+    redis_url: str, tmp_path: Path
+) -> None:
+    coordinator = RedisCoordinator(redis_url)
+    requests = [VideoRequest("a kite")]
+    journal = tmp_path / "journal.sqlite"
+    async with FakeStarVideos(time_scale=0.001) as fake:
+        for client in (fake.client(), fake.client(coordinator=RedisCoordinator(redis_url))):
+            async with client:
+                with pytest.raises(ConfigurationError, match="coordinator") as caught:
+                    run_batch(client, requests, journal=journal, coordinator=coordinator)
+                assert caught.value.field == "coordinator"
+        assert fake.created == 0
