@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio
-from redis_support import RedisServer
+from redis_support import RedisServer, free_port
 
 from starvideos_async import AsyncStarVideos, ConfigurationError, PollPolicy, VideoRequest
 from starvideos_async.batch import run_batch
@@ -28,6 +29,7 @@ from starvideos_async.redis import RedisCoordinator
 from starvideos_async.testing import FakeStarVideos, Fault
 
 WORKER = str(Path(__file__).with_name("redis_worker.py"))
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 class Worker:
@@ -222,6 +224,78 @@ async def test_redis_stopped_mid_run_then_started_again(
             assert result["recovered"] == 1
     finally:
         server.stop()
+
+
+async def test_the_fastapi_example_under_uvicorn_with_four_workers_keeps_the_limits(
+    redis_url: str,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    async with FakeStarVideos(time_scale=0.01, latency=0.05) as fake:
+        path = [str(EXAMPLES), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(path),
+            "STARVIDEOS_API_KEY": fake.api_key,
+            "STARVIDEOS_BASE_URL": fake.base_url,
+            "STARVIDEOS_REDIS_URL": redis_url,
+            "APP_SETTINGS": json.dumps({"max_concurrency": 4, "max_status_rate": 20, "poll": 0.1}),
+        }
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", "--factory", "fastapi_workers_app:create_app",
+            "--workers", "4", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning",
+            env=env, start_new_session=True,
+        )  # fmt: skip
+        try:
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True)
+            ) as http:
+
+                async def pid() -> int | None:
+                    try:
+                        async with http.get(f"{url}/pid") as response:
+                            return int(await response.json())
+                    except aiohttp.ClientError:
+                        return None
+
+                pids: set[int | None] = set()
+                deadline = time.monotonic() + 60
+                while len(pids - {None}) < 4:  # every worker up and answering
+                    assert server.returncode is None, "uvicorn exited"
+                    assert time.monotonic() < deadline, f"workers seen: {pids - {None}}"
+                    pids |= set(await asyncio.gather(*(pid() for _ in range(16))))
+                    await asyncio.sleep(0.1)
+
+                async def submit(i: int) -> str:
+                    body = {"prompt": f"kite {i}", "duration": 5}
+                    async with http.post(f"{url}/videos", json=body) as response:
+                        assert response.status == 202, await response.text()
+                        task_id: str = (await response.json())["id"]
+                        return task_id
+
+                async def status(task_id: str, wait: float) -> str:
+                    async with http.get(f"{url}/videos/{task_id}?wait={wait}") as response:
+                        assert response.status == 200, await response.text()
+                        answer: str = (await response.json())["status"]
+                        return answer
+
+                ids = await asyncio.gather(*(submit(i) for i in range(40)))
+                now = await asyncio.gather(*(status(i, 0) for i in ids))
+                final = await asyncio.gather(*(status(i, 30) for i in ids for _ in "ab"))
+        finally:
+            if server.returncode is None:
+                server.terminate()
+                try:
+                    await asyncio.wait_for(server.wait(), 20)
+                except TimeoutError:
+                    os.killpg(server.pid, signal.SIGKILL)
+                    await server.wait()
+        assert fake.created == 40
+        assert len(now) == 40
+        assert final == ["completed"] * 80
+        assert fake.max_in_flight <= 4
+        assert fake.max_calls_in_window("status", 1.0) <= 20
 
 
 # -- one process -------------------------------------------------------------------------
