@@ -348,6 +348,29 @@ async def test_retrieve_passes_the_shared_rate_cap(redis_url: str) -> None:
         assert elapsed >= 11 * 0.1  # 12 passes of one cap of 10/s (two would take half)
 
 
+async def test_status_calls_queued_for_the_rate_cap_do_not_churn_shared_slots(
+    redis_url: str,
+) -> None:
+    # Calls waiting for the shared cap's next pass are woken one a pass, not all at
+    # once: each one woken takes a shared slot (a round trip) before its pass, and if
+    # every waiter did, all but one would be refused and give their slot back.
+    async with (
+        FakeStarVideos(time_scale=0.01) as fake,
+        redis.asyncio.Redis.from_url(redis_url) as db,
+    ):
+        ids = [fake.create_task().id for _ in range(60)]
+        coordinator = RedisCoordinator(redis_url)
+        async with fake.client(coordinator=coordinator, max_status_rate=100) as client:
+            await client.retrieve(ids[0])  # (the scripts loaded, the connections made)
+            await db.config_resetstat()
+            await asyncio.gather(*(client.retrieve(i) for i in ids))
+            stats = await db.info("commandstats")
+        round_trips = sum(v["calls"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
+        assert fake.counters["status"] == 61
+        # a slot taken and given back and a pass of the cap: 3 a call, and a few refusals
+        assert round_trips <= 3 * 60 + 30, round_trips
+
+
 async def test_a_429_pauses_the_other_processes_clients_too(redis_url: str) -> None:
     async with FakeStarVideos(time_scale=0.01) as fake:
         task_id = fake.create_task().id
