@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, overload
@@ -144,9 +144,19 @@ class AsyncStarVideos:
         self._scheduler = Scheduler(
             gate=self._status_gate, retry=self._http.retry, max_in_flight=max_concurrency
         )
+
         # With a coordinator, the client's own fetcher is its retrieve() shared between
         # processes (still gated and retried inside, like retrieve() itself).
-        own = self.retrieve if self._shared is None else self._shared.share_polls(self.retrieve)
+        # A final status another process fetched ends this client's waits on the task
+        # at once (offered to the scheduler under the same fetcher, ``own``).
+        def offer(task_id: str, answer: Callable[[], Video]) -> None:
+            self._scheduler.offer(own, task_id, answer)
+
+        own: StatusFetcher = (
+            self.retrieve
+            if self._shared is None
+            else self._shared.share_polls(self.retrieve, offer)
+        )
         self._tasks = TaskContext(
             client=self,
             scheduler=self._scheduler,

@@ -141,6 +141,27 @@ async def test_four_processes_waiting_on_the_same_tasks_poll_about_as_much_as_on
     assert together <= 1.2 * alone, (alone, together)
 
 
+async def test_a_final_answer_fetched_elsewhere_ends_the_other_waits_before_their_due_time(
+    redis_url: str,
+) -> None:
+    # Two clients on coordinators of their own: to Redis, two processes.
+    async with FakeStarVideos(time_scale=0.05) as fake:
+        task_id = fake.create_task().id  # runs about 1.5 s
+        async with (
+            fake.client(coordinator=RedisCoordinator(redis_url)) as eager,
+            fake.client(coordinator=RedisCoordinator(redis_url)) as patient,
+        ):
+            slow = patient.task(task_id).wait(poll_policy=PollPolicy.fixed(60), timeout=120)
+            waiting = asyncio.ensure_future(slow)
+            while fake.counters["status"] < 1:  # its first poll made: the next one in 60 s
+                await asyncio.sleep(0.01)
+            video = await eager.task(task_id).wait(poll_policy=PollPolicy.fixed(0.05))
+            assert video.is_completed
+            other = await asyncio.wait_for(waiting, 20)
+            assert other.is_completed
+            assert other.video_url == video.video_url
+
+
 async def test_a_killed_process_gives_its_slots_back_within_the_lease(
     redis_url: str, workers: list[Worker]
 ) -> None:

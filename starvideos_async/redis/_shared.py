@@ -168,10 +168,15 @@ class SharedPolls:
     MAX_TRACKED: ClassVar[int] = 200_000
 
     def __init__(
-        self, owner: Coordinated, fetch: Callable[[str], Awaitable[Video]], window: float
+        self,
+        owner: Coordinated,
+        fetch: Callable[[str], Awaitable[Video]],
+        window: float,
+        offer: Callable[[str, Callable[[], Video]], None],
     ) -> None:
         self._owner = owner
         self._fetch = fetch
+        self._offer = offer
         self._window_ms = round(window * 1000)
         self._me = secrets.token_hex(8)
         self._fetched: dict[str, int] = {}  # task id -> when its last answer was fetched
@@ -206,6 +211,13 @@ class SharedPolls:
                 # no answer (the claimant failed, died or was slow): ask again
             finally:
                 link.forget(task_id, answer)
+
+    def published(self, task_id: str, text: str) -> None:
+        """An answer published by another process (or this one), for the client's waits.
+
+        A final one ends them at once instead of at their next due time.
+        """
+        self._offer(task_id, lambda: _video(text))
 
     def _seen(self, task_id: str, text: str, fetched: int) -> Video:
         video = _video(text)
