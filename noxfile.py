@@ -133,5 +133,7 @@ def bench(session: nox.Session) -> None:
     ``nox -s bench -- --quick`` is a smoke run; ``-- throughput --tasks 2000`` picks one.
     See benchmarks/README.md.
     """
-    session.install("-e", ".", "httpx>=0.27", "psutil>=5.9", "uvloop>=0.19", "pyinstrument>=4.6")
+    session.install(
+        "-e", ".[redis]", "httpx>=0.27", "psutil>=5.9", "uvloop>=0.19", "pyinstrument>=4.6"
+    )
     session.run("python", "benchmarks/run.py", *session.posargs)

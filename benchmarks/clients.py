@@ -13,6 +13,9 @@ stdout. The spec says which workload and which client:
   with ``task.wait()``; the moment each wait returns.
 - ``scale``: the SDK awaiting every given task id at once (``wait_all``) under a
   status-rate cap; RSS sampled while they are awaited.
+- ``shared``: one of N processes, each ``submit_many`` then ``wait_all`` of its own
+  tasks, with a ``RedisCoordinator`` when the spec has a ``redis_url``; all start at
+  ``start_at``.
 
 Timing: ``resource.getrusage`` (user + system CPU of this process) and
 ``time.perf_counter`` around the workload only, after imports. ``ru_maxrss`` is the peak
@@ -518,6 +521,49 @@ def _profiled(spec: dict[str, Any], coro_factory: Any) -> Any:
     raise ValueError(f"unknown profiler {kind!r}")
 
 
+async def shared(spec: dict[str, Any]) -> dict[str, Any]:
+    """One of the processes of the shared workload: ``submit_many`` then ``wait_all``.
+
+    With ``redis_url``, the client has a ``RedisCoordinator`` on it (every process on
+    the same key shares ``max_concurrency`` and ``max_status_rate``); without, its own
+    limits. The workload starts at ``start_at`` (``time.monotonic()``, system-wide), so
+    that every process starts together whatever its import time; CPU and wall are
+    measured from there to the client's close.
+    """
+    from starvideos_async import AsyncStarVideos, VideoRequest
+
+    coordinator = None
+    if spec.get("redis_url"):
+        from starvideos_async.redis import RedisCoordinator
+
+        coordinator = RedisCoordinator(spec["redis_url"])
+    n = spec["tasks"]
+    requests = [VideoRequest(prompt=BODY["prompt"]) for _ in range(n)]
+    late = spec["start_at"] - time.monotonic()
+    if late > 0:
+        await asyncio.sleep(late)
+    cpu0, wall0, started = cpu_seconds(), time.perf_counter(), time.monotonic()
+    async with AsyncStarVideos(
+        api_key=spec["api_key"],
+        base_url=spec["base_url"],
+        max_concurrency=spec["concurrency"],
+        max_status_rate=spec.get("rate"),
+        poll_policy=_no_delay_policy(),
+        coordinator=coordinator,
+    ) as client:
+        tasks = await client.submit_many(requests)
+        videos = await client.wait_all(tasks)
+        assert len(videos) == n
+        assert all(v.video_url for v in videos)
+    return {
+        "cpu": cpu_seconds() - cpu0,
+        "wall": time.perf_counter() - wall0,
+        "started": started,
+        "ended": time.monotonic(),
+        "late": -late,
+    }
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     _install_loop(spec.get("loop", "asyncio"))
@@ -546,6 +592,10 @@ def main() -> None:
             result = asyncio.run(scale(spec))
     elif workload == "paced":
         result = asyncio.run(paced_aiohttp(spec))
+    elif workload == "shared":
+        if spec.get("redis_url"):
+            __import__("starvideos_async.redis")
+        result = asyncio.run(shared(spec))
     else:
         raise ValueError(f"unknown workload {workload!r}")
     result.setdefault("wall", time.perf_counter() - wall0)

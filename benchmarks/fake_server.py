@@ -86,7 +86,7 @@ def _lognormal_sampler(median: float, sigma: float, queued_share: float) -> Any:
 def _build(args: argparse.Namespace) -> BenchFake:
     common: dict[str, Any] = {
         "record_requests": False,
-        "latency": 0.0,
+        "latency": args.latency,
         "seed": args.seed,
         "video_size": 1024,
     }
@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=("per-poll", "clock"), default="per-poll")
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds each answer takes (default 0)"
+    )
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--queued-seconds", type=float, default=3.0)
     parser.add_argument("--processing-seconds", type=float, default=27.0)

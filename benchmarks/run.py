@@ -6,6 +6,7 @@ Usage::
     python benchmarks/run.py --quick              # a smoke run of everything, ~2 minutes
     python benchmarks/run.py throughput --tasks 2000 --repeats 5
     python benchmarks/run.py import scale --scale-tasks 20000
+    python benchmarks/run.py shared --shared-tasks 2500 --shared-processes 1,2,4
     nox -s bench -- --quick                       # the same, in a nox venv
 
 The fake service runs in a process of its own (``fake_server.py``); every client run is
@@ -24,6 +25,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,9 +36,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from redis_server import RedisServer, redis_server
+
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
-WORKLOADS = ("throughput", "polling", "scale", "import")
+WORKLOADS = ("throughput", "polling", "scale", "shared", "import")
 
 
 # -- processes -----------------------------------------------------------------------
@@ -605,6 +609,164 @@ def scale_table(
     return table(headers, rows)
 
 
+# -- workload 5: several processes sharing limits through Redis ----------------------
+
+
+def shared_run(
+    args: argparse.Namespace, fake: Fake, redis: RedisServer | None, processes: int
+) -> dict[str, Any]:
+    """``processes`` client processes at once, each ``--shared-tasks`` tasks; with
+    ``redis``, every one has a coordinator on it (one shared cap), else its own limits."""
+    fake.command("reset")
+    before = fake.command("stats")
+    info_before = None
+    if redis is not None:
+        redis.command("CONFIG RESETSTAT")
+        info_before = redis.info()
+    load = os.getloadavg()[0]
+    start_at = time.monotonic() + args.shared_start_delay
+    spec = {
+        "workload": "shared",
+        "tasks": args.shared_tasks,
+        "concurrency": args.concurrency,
+        "rate": args.shared_rate,
+        "start_at": start_at,
+        "redis_url": redis.url if redis is not None else None,
+        "base_url": fake.base_url,
+        "api_key": fake.api_key,
+    }
+    clients = [finish_client(p) for p in [start_client(spec) for _ in range(processes)]]
+    after = fake.command("stats")
+    info_after = redis.info() if redis is not None else None
+    counters = {
+        key: after["counters"].get(key, 0) - before["counters"].get(key, 0)
+        for key in ("create", "status")
+    }
+    requests = counters["create"] + counters["status"]
+    expected = 4 * args.shared_tasks * processes
+    if requests != expected:
+        raise RuntimeError(f"shared x{processes}: {requests} requests, expected {expected}")
+    started = min(c["started"] for c in clients)
+    wall = max(c["ended"] for c in clients) - started
+    cpu = sum(c["cpu"] for c in clients)
+    result: dict[str, Any] = {
+        "processes": processes,
+        "redis": redis is not None,
+        "clients": clients,
+        "requests": requests,
+        "wall": wall,
+        "rps": requests / wall,
+        "cpu_us": cpu / requests * 1e6,
+        "late_max": max(c["late"] for c in clients),
+        "max_in_flight": after["max_in_flight"],
+        "max_status_in_1s": fake.command("max_in_window", endpoint="status", window=1.0)["max"],
+        "fake_share": (after["cpu"] - before["cpu"]) / wall,
+        "loadavg": (load, os.getloadavg()[0]),
+    }
+    if info_before is not None and info_after is not None:
+        assert redis is not None
+        round_trips, commands = redis.round_trips()
+        redis_cpu = sum(
+            float(info_after[k]) - float(info_before[k]) for k in ("used_cpu_user", "used_cpu_sys")
+        )
+        result.update(
+            redis_round_trips=round_trips,
+            redis_per_request=round_trips / requests,
+            redis_commands=commands,
+            redis_commands_per_request=commands / requests,
+            redis_cpu_us=redis_cpu / requests * 1e6,
+            redis_share=redis_cpu / wall,
+        )
+    return result
+
+
+def shared(args: argparse.Namespace) -> dict[str, Any]:
+    """The single process without Redis (the reference), then N = 1, 2, 4... processes
+    with a coordinator; repeats interleaved in a rotating order."""
+    kinds: list[tuple[str, int]] = [("local", 1)] + [
+        (f"redis x{n}", n) for n in args.shared_processes
+    ]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in kinds}
+    fake_args = ["--mode", "per-poll", "--loop", args.fake_loop, "--latency"]
+    with fake_service(*fake_args, str(args.shared_latency)) as fake, redis_server() as redis:
+        for repeat in range(args.shared_repeats):
+            shift = repeat % len(kinds)
+            for name, n in kinds[shift:] + kinds[:shift]:
+                result = shared_run(args, fake, None if name == "local" else redis, n)
+                runs[name].append(result)
+                log(
+                    f"shared {repeat + 1}/{args.shared_repeats} {name:>9}: "
+                    f"{result['rps']:6.0f} req/s, {result['cpu_us']:5.0f} us CPU/req, "
+                    f"{result.get('redis_per_request', 0):.2f} Redis round trips/req, "
+                    f"max in flight {result['max_in_flight']}, max status/s "
+                    f"{result['max_status_in_1s']}, fake CPU {result['fake_share']:.0%}, "
+                    f"load {result['loadavg'][0]:.1f}"
+                )
+    base_cpu = median([r["cpu_us"] for r in runs["local"]])
+    summary = {}
+    for name, results in runs.items():
+        cpu_us = median([r["cpu_us"] for r in results])
+        summary[name] = {
+            "processes": results[0]["processes"],
+            "requests": results[0]["requests"],
+            "wall": median([r["wall"] for r in results]),
+            "rps": median([r["rps"] for r in results]),
+            "cpu_us": cpu_us,
+            "cpu_ratio": cpu_us / base_cpu,
+            "redis_per_request": median([r.get("redis_per_request", 0.0) for r in results]),
+            "redis_commands_per_request": median(
+                [r.get("redis_commands_per_request", 0.0) for r in results]
+            ),
+            "redis_cpu_us": median([r.get("redis_cpu_us", 0.0) for r in results]),
+            "redis_share": median([r.get("redis_share", 0.0) for r in results]),
+            "max_in_flight": max(r["max_in_flight"] for r in results),
+            "max_status_in_1s": max(r["max_status_in_1s"] for r in results),
+            "fake_share": median([r["fake_share"] for r in results]),
+            "late_max": max(r["late_max"] for r in results),
+        }
+    return {"runs": runs, "summary": summary}
+
+
+def shared_table(data: dict[str, Any], args: argparse.Namespace) -> str:
+    rows = []
+    for name, s in data["summary"].items():
+        redis = name != "local"
+        rows.append(
+            (
+                "1, no Redis" if not redis else f"{s['processes']}, Redis",
+                f"{s['requests']:,}",
+                f"{s['wall']:.1f}",
+                f"{s['rps']:,.0f}",
+                f"{s['cpu_us']:,.0f}",
+                f"{s['cpu_ratio']:.2f}x",
+                f"{s['redis_per_request']:.2f} ({s['redis_commands_per_request']:.1f})"
+                if redis
+                else "-",
+                f"{s['redis_cpu_us']:,.0f} ({s['redis_share']:.0%})" if redis else "-",
+                f"{s['max_in_flight']}",
+                f"{s['max_status_in_1s']:,}",
+                f"{s['fake_share']:.0%}",
+            )
+        )
+    return table(
+        (
+            "processes",
+            "requests",
+            "wall s",
+            "requests/s",
+            "client CPU µs/request",
+            "vs 1, no Redis",
+            "Redis round trips/request (commands, scripts' included)",
+            "Redis CPU µs/request (share)",
+            f"max in flight (cap {args.concurrency})",
+            "max status calls in 1 s"
+            + ("" if args.shared_rate is None else f" (cap {args.shared_rate:g})"),
+            "fake CPU share",
+        ),
+        rows,
+    )
+
+
 # -- workload 4: import time ---------------------------------------------------------
 
 
@@ -838,6 +1000,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="scale: comma-separated max_status_rate values, 'none' for no cap, one run "
         "each (default 1000,2000,none)",
     )
+    p.add_argument("--shared-tasks", type=int, help="shared: tasks per process (default 2500)")
+    p.add_argument(
+        "--shared-processes",
+        default="1,2,4",
+        help="shared: comma-separated process counts, one run each with Redis (default 1,2,4)",
+    )
+    p.add_argument(
+        "--shared-rate", type=float, help="shared: max_status_rate of every client (default none)"
+    )
+    p.add_argument("--shared-repeats", type=int, help="shared: repeats of each (default 3)")
+    p.add_argument(
+        "--shared-latency",
+        type=float,
+        default=0.005,
+        help="shared: seconds each answer of the fake takes (default 0.005; with none, "
+        "the fake handles one request at a time and nothing is ever in flight at once)",
+    )
+    p.add_argument(
+        "--shared-start-delay",
+        type=float,
+        default=3.0,
+        help="shared: seconds from starting the processes to their common start (imports)",
+    )
     p.add_argument("--import-runs", type=int, help="import: runs per module (default 15)")
     p.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     args = p.parse_args(argv)
@@ -854,6 +1039,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "scale_tasks": 5000 if quick else 100_000,
         "scale_rates": "1000,2000,none",
         "import_runs": 5 if quick else 15,
+        "shared_tasks": 500 if quick else 2500,
+        "shared_repeats": 1 if quick else 3,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -873,6 +1060,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
         p.error(f"unknown workloads {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
+    try:
+        args.shared_processes = [int(n) for n in args.shared_processes.split(",")]
+    except ValueError:
+        p.error(f"--shared-processes: integers, not {args.shared_processes!r}")
+    if any(n < 1 for n in args.shared_processes):
+        p.error(f"--shared-processes: at least 1, not {args.shared_processes!r}")
+    if "shared" in args.workloads and shutil.which("redis-server") is None:
+        p.error("the shared workload needs redis-server on PATH (apt-get install redis-server)")
     return args
 
 
@@ -917,6 +1112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             + scale_table(
                 report["scale"], sdk["cpu_us"] if sdk else None, raw["cpu_us"] if raw else None
             )
+        )
+    if "shared" in args.workloads:
+        report["shared"] = shared(args)
+        rate = "none" if args.shared_rate is None else f"{args.shared_rate:g}/s"
+        sections.append(
+            f"### Several processes on one key ({args.shared_tasks:,} tasks x (create + 3 "
+            f"polls) per process, max_concurrency {args.concurrency} and max_status_rate "
+            f"{rate} shared through Redis; fake latency {args.shared_latency * 1000:g} ms; "
+            f"medians of {args.shared_repeats})\n\n" + shared_table(report["shared"], args)
         )
     if "import" in args.workloads:
         report["import"] = import_time(args)

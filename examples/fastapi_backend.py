@@ -3,6 +3,9 @@
     pip install fastapi uvicorn
     export STARVIDEOS_API_KEY=sk-...
     python examples/fastapi_backend.py --port 8000
+    # or several workers sharing the limits (pip install 'starvideos-async[redis]'):
+    STARVIDEOS_REDIS_URL=redis://127.0.0.1:6379/0 \\
+        uvicorn --factory fastapi_backend:create_app --app-dir examples --workers 4
     curl -X POST localhost:8000/videos -H 'content-type: application/json' \\
          -d '{"prompt": "a fox in snow"}'
     curl 'localhost:8000/videos/video_starvideos_123?wait=30'
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -135,12 +139,31 @@ async def api_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=502)
 
 
-def create_app(*, poll_policy: PollPolicy | None = None) -> FastAPI:
-    """The app; the key and base URL come from the environment (STARVIDEOS_*)."""
+def create_app(
+    *,
+    poll_policy: PollPolicy | None = None,
+    max_concurrency: int = 8,
+    max_status_rate: float | None = None,
+) -> FastAPI:
+    """The app; the key, base URL and Redis URL come from the environment (STARVIDEOS_*).
+
+    With ``$STARVIDEOS_REDIS_URL`` set, the limits hold for every worker process on the
+    key together (``uvicorn --workers 4``), not for each one (see the deployment guide).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with AsyncStarVideos(poll_policy=poll_policy) as client:
+        coordinator = None
+        if redis_url := os.environ.get("STARVIDEOS_REDIS_URL"):
+            from starvideos_async.redis import RedisCoordinator  # the [redis] extra
+
+            coordinator = RedisCoordinator(redis_url, lease=30.0)
+        async with AsyncStarVideos(
+            poll_policy=poll_policy,
+            max_concurrency=max_concurrency,
+            max_status_rate=max_status_rate,
+            coordinator=coordinator,
+        ) as client:
             yield {"starvideos": client}  # request.state.starvideos in every request
 
     app = FastAPI(lifespan=lifespan)

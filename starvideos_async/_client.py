@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, overload
@@ -115,6 +115,7 @@ class AsyncStarVideos:
         self.poll_policy = poll_policy if poll_policy is not None else PollPolicy.default()
         api_key = resolve_api_key(api_key)
         self._shared: Coordinated | None = None
+        self._coordinator = coordinator
         if coordinator is not None:
             if not isinstance(coordinator, Coordinator):
                 raise ConfigurationError("coordinator", coordinator, "a RedisCoordinator")
@@ -143,9 +144,19 @@ class AsyncStarVideos:
         self._scheduler = Scheduler(
             gate=self._status_gate, retry=self._http.retry, max_in_flight=max_concurrency
         )
+
         # With a coordinator, the client's own fetcher is its retrieve() shared between
         # processes (still gated and retried inside, like retrieve() itself).
-        own = self.retrieve if self._shared is None else self._shared.share_polls(self.retrieve)
+        # A final status another process fetched ends this client's waits on the task
+        # at once (offered to the scheduler under the same fetcher, ``own``).
+        def offer(task_id: str, answer: Callable[[], Video]) -> None:
+            self._scheduler.offer(own, task_id, answer)
+
+        own: StatusFetcher = (
+            self.retrieve
+            if self._shared is None
+            else self._shared.share_polls(self.retrieve, offer)
+        )
         self._tasks = TaskContext(
             client=self,
             scheduler=self._scheduler,
@@ -172,6 +183,11 @@ class AsyncStarVideos:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    @property
+    def coordinator(self) -> Coordinator | None:
+        """The coordinator the client shares its limits through (``None``: its own)."""
+        return self._coordinator
 
     @property
     def closed(self) -> bool:

@@ -267,6 +267,10 @@ class HTTPTransport:
     ) -> T:
         """One attempt: a limiter slot, the gate, the exchange, the status, the parse."""
         while True:
+            if gate is not None and gate.delay() > 0:
+                # No slot taken (and given back) for a pass that is surely not there yet:
+                # with a shared limiter, each is a round trip to Redis.
+                await gate.ready()
             async with self.limiter:
                 # Checked holding the slot, right before sending: the client may have
                 # closed, or the caller left, while this attempt queued.

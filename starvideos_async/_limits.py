@@ -132,9 +132,15 @@ class Coordinated(Protocol):
     gate: RateGate
 
     def share_polls(
-        self, fetch: Callable[[str], Awaitable[Video]]
+        self,
+        fetch: Callable[[str], Awaitable[Video]],
+        offer: Callable[[str, Callable[[], Video]], None],
     ) -> Callable[[str], Awaitable[Video]]:
-        """``fetch`` (the client's status call) made once per due time for all processes."""
+        """``fetch`` (the client's status call) made once per due time for all processes.
+
+        ``offer(task_id, answer)`` is called with each status another process fetched
+        (``answer()`` reads it), so that a final one can end this process's waits at once.
+        """
         ...
 
     async def aclose(self) -> None:

@@ -43,6 +43,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Final
 
 from . import _retry
@@ -146,6 +147,29 @@ class Scheduler:
         if self._driver is None or self._driver.done():
             self._start_driver()
         return subscription
+
+    def offer(self, fetcher: object, task_id: str, answer: Callable[[], Video]) -> None:
+        """A final status of ``task_id`` got elsewhere (another process's status call).
+
+        Ends the waits on ``(fetcher, task_id)`` with it now, rather than at their next
+        due time. ``answer`` is only called when someone here waits on the task and no
+        call of theirs is in flight (that call's answer comes anyway); an answer that is
+        not final, or that cannot be read, changes nothing.
+        """
+        entry = self._entries.get((fetcher, task_id))
+        if entry is None or entry.call is not None or self._closed:
+            return
+        try:
+            video = answer()
+        except Exception:  # (a malformed message: the next due poll asks the service)
+            logger.debug("ignoring an unreadable status of %s shared by another process", task_id)
+            return
+        if not video.is_terminal:
+            return
+        try:
+            self._deliver(entry, video)
+        except Exception as exc:  # a policy raised: end these waits with its error
+            self._end(entry, exc)
 
     async def aclose(self) -> None:
         """End every wait with :class:`ClientClosedError`, then stop the drivers."""

@@ -18,15 +18,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio
-from redis_support import RedisServer
+from redis_support import RedisServer, free_port
 
-from starvideos_async import AsyncStarVideos, ConfigurationError, PollPolicy
+from starvideos_async import AsyncStarVideos, ConfigurationError, PollPolicy, VideoRequest
+from starvideos_async.batch import run_batch
 from starvideos_async.redis import RedisCoordinator
 from starvideos_async.testing import FakeStarVideos, Fault
 
 WORKER = str(Path(__file__).with_name("redis_worker.py"))
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 class Worker:
@@ -138,6 +141,27 @@ async def test_four_processes_waiting_on_the_same_tasks_poll_about_as_much_as_on
     assert together <= 1.2 * alone, (alone, together)
 
 
+async def test_a_final_answer_fetched_elsewhere_ends_the_other_waits_before_their_due_time(
+    redis_url: str,
+) -> None:
+    # Two clients on coordinators of their own: to Redis, two processes.
+    async with FakeStarVideos(time_scale=0.05) as fake:
+        task_id = fake.create_task().id  # runs about 1.5 s
+        async with (
+            fake.client(coordinator=RedisCoordinator(redis_url)) as eager,
+            fake.client(coordinator=RedisCoordinator(redis_url)) as patient,
+        ):
+            slow = patient.task(task_id).wait(poll_policy=PollPolicy.fixed(60), timeout=120)
+            waiting = asyncio.ensure_future(slow)
+            while fake.counters["status"] < 1:  # its first poll made: the next one in 60 s
+                await asyncio.sleep(0.01)
+            video = await eager.task(task_id).wait(poll_policy=PollPolicy.fixed(0.05))
+            assert video.is_completed
+            other = await asyncio.wait_for(waiting, 20)
+            assert other.is_completed
+            assert other.video_url == video.video_url
+
+
 async def test_a_killed_process_gives_its_slots_back_within_the_lease(
     redis_url: str, workers: list[Worker]
 ) -> None:
@@ -223,6 +247,78 @@ async def test_redis_stopped_mid_run_then_started_again(
         server.stop()
 
 
+async def test_the_fastapi_example_under_uvicorn_with_four_workers_keeps_the_limits(
+    redis_url: str,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    async with FakeStarVideos(time_scale=0.01, latency=0.05) as fake:
+        path = [str(EXAMPLES), str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(path),
+            "STARVIDEOS_API_KEY": fake.api_key,
+            "STARVIDEOS_BASE_URL": fake.base_url,
+            "STARVIDEOS_REDIS_URL": redis_url,
+            "APP_SETTINGS": json.dumps({"max_concurrency": 4, "max_status_rate": 20, "poll": 0.1}),
+        }
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", "--factory", "fastapi_workers_app:create_app",
+            "--workers", "4", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning",
+            env=env, start_new_session=True,
+        )  # fmt: skip
+        try:
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(force_close=True)
+            ) as http:
+
+                async def pid() -> int | None:
+                    try:
+                        async with http.get(f"{url}/pid") as response:
+                            return int(await response.json())
+                    except aiohttp.ClientError:
+                        return None
+
+                pids: set[int | None] = set()
+                deadline = time.monotonic() + 60
+                while len(pids - {None}) < 4:  # every worker up and answering
+                    assert server.returncode is None, "uvicorn exited"
+                    assert time.monotonic() < deadline, f"workers seen: {pids - {None}}"
+                    pids |= set(await asyncio.gather(*(pid() for _ in range(16))))
+                    await asyncio.sleep(0.1)
+
+                async def submit(i: int) -> str:
+                    body = {"prompt": f"kite {i}", "duration": 5}
+                    async with http.post(f"{url}/videos", json=body) as response:
+                        assert response.status == 202, await response.text()
+                        task_id: str = (await response.json())["id"]
+                        return task_id
+
+                async def status(task_id: str, wait: float) -> str:
+                    async with http.get(f"{url}/videos/{task_id}?wait={wait}") as response:
+                        assert response.status == 200, await response.text()
+                        answer: str = (await response.json())["status"]
+                        return answer
+
+                ids = await asyncio.gather(*(submit(i) for i in range(40)))
+                now = await asyncio.gather(*(status(i, 0) for i in ids))
+                final = await asyncio.gather(*(status(i, 30) for i in ids for _ in "ab"))
+        finally:
+            if server.returncode is None:
+                server.terminate()
+                try:
+                    await asyncio.wait_for(server.wait(), 20)
+                except TimeoutError:
+                    os.killpg(server.pid, signal.SIGKILL)
+                    await server.wait()
+        assert fake.created == 40
+        assert len(now) == 40
+        assert final == ["completed"] * 80
+        assert fake.max_in_flight <= 4
+        assert fake.max_calls_in_window("status", 1.0) <= 20
+
+
 # -- one process -------------------------------------------------------------------------
 
 
@@ -271,6 +367,29 @@ async def test_retrieve_passes_the_shared_rate_cap(redis_url: str) -> None:
             elapsed = time.monotonic() - started
         assert fake.counters["status"] == 12
         assert elapsed >= 11 * 0.1  # 12 passes of one cap of 10/s (two would take half)
+
+
+async def test_status_calls_queued_for_the_rate_cap_do_not_churn_shared_slots(
+    redis_url: str,
+) -> None:
+    # Calls waiting for the shared cap's next pass are woken one a pass, not all at
+    # once: each one woken takes a shared slot (a round trip) before its pass, and if
+    # every waiter did, all but one would be refused and give their slot back.
+    async with (
+        FakeStarVideos(time_scale=0.01) as fake,
+        redis.asyncio.Redis.from_url(redis_url) as db,
+    ):
+        ids = [fake.create_task().id for _ in range(60)]
+        coordinator = RedisCoordinator(redis_url)
+        async with fake.client(coordinator=coordinator, max_status_rate=100) as client:
+            await client.retrieve(ids[0])  # (the scripts loaded, the connections made)
+            await db.config_resetstat()
+            await asyncio.gather(*(client.retrieve(i) for i in ids))
+            stats = await db.info("commandstats")
+        round_trips = sum(v["calls"] for k, v in stats.items() if k.startswith("cmdstat_eval"))
+        assert fake.counters["status"] == 61
+        # a slot taken and given back and a pass of the cap: 3 a call, and a few refusals
+        assert round_trips <= 3 * 60 + 30, round_trips
 
 
 async def test_a_429_pauses_the_other_processes_clients_too(redis_url: str) -> None:
@@ -413,3 +532,49 @@ async def test_the_cli_takes_the_redis_url_from_the_environment(redis_url: str) 
         code, output = await run_cli("status", task_id, "--redis", "http://x", env=env)
         assert code == 2
         assert "--redis" in output
+
+
+async def test_run_batch_and_another_process_share_one_limit(
+    redis_url: str, tmp_path: Path, workers: list[Worker]
+) -> None:
+    coordinator = RedisCoordinator(redis_url)
+    requests = [VideoRequest(f"kite {i}") for i in range(16)]
+    async with FakeStarVideos(time_scale=0.005, latency=0.05) as fake:
+        other = await Worker.start(
+            fake, redis_url, max_concurrency=3, max_status_rate=20, poll=0.05,
+            phases=[{"submit": 16}],
+        )  # fmt: skip
+        workers.append(other)
+        other.go()
+        async with (
+            fake.client(
+                max_concurrency=3,
+                max_status_rate=20,
+                poll_policy=PollPolicy.fixed(0.05),
+                coordinator=coordinator,
+            ) as client,
+            run_batch(
+                client, requests, journal=tmp_path / "journal.sqlite", coordinator=coordinator
+            ) as run,
+        ):
+            statuses = [result.status async for result in run]
+        assert statuses == ["completed"] * 16
+        assert (await other.read())["completed"] == 16
+        assert fake.created == 32
+        assert fake.max_in_flight <= 3
+        assert fake.max_calls_in_window("status", 1.0) <= 20
+
+
+async def test_run_batch_refuses_a_coordinator_its_client_does_not_use(
+    redis_url: str, tmp_path: Path
+) -> None:
+    coordinator = RedisCoordinator(redis_url)
+    requests = [VideoRequest("a kite")]
+    journal = tmp_path / "journal.sqlite"
+    async with FakeStarVideos(time_scale=0.001) as fake:
+        for client in (fake.client(), fake.client(coordinator=RedisCoordinator(redis_url))):
+            async with client:
+                with pytest.raises(ConfigurationError, match="coordinator") as caught:
+                    run_batch(client, requests, journal=journal, coordinator=coordinator)
+                assert caught.value.field == "coordinator"
+        assert fake.created == 0

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from starvideos_async._errors import InvalidRequestError
+from starvideos_async._errors import ConfigurationError, InvalidRequestError
 from starvideos_async._poll_policy import PollPolicy
 from starvideos_async._requests import VideoRequest, check_timeout
 
@@ -31,6 +31,7 @@ from ._work import BatchWork
 
 if TYPE_CHECKING:
     from starvideos_async._client import AsyncStarVideos
+    from starvideos_async._limits import Coordinator
 
 __all__ = ["DEFAULT_MAX_IN_FLIGHT", "BatchRun", "run_batch"]
 
@@ -207,6 +208,7 @@ def run_batch(
     max_downloads: int | None = None,
     on_status: StatusHook | None = None,
     timeout: float | None = None,
+    coordinator: Coordinator | None = None,
 ) -> BatchRun:
     """Run or resume a batch; iterate over the returned :class:`BatchRun` for results.
 
@@ -232,12 +234,29 @@ def run_batch(
             error: :attr:`BatchRun.timed_out` is true, ``summary.remaining`` counts the
             requests left without a result, and the journal keeps them for the next
             run (creates already on the wire get their answer recorded first).
+        coordinator: The :class:`~starvideos_async.redis.RedisCoordinator` the batch
+            must share its limits through, with every other client on the same key
+            (web backends, other batches, in any process). The batch sends everything
+            through ``client``, so it must be the client's own (made with
+            ``AsyncStarVideos(coordinator=...)``): then the batch's creates, status
+            calls and downloads share ``max_concurrency``, ``max_status_rate`` and the
+            polling of each task. Another coordinator, or a client without one, is
+            refused rather than run on limits that are not shared.
 
     Raises:
+        ConfigurationError: ``coordinator`` is not the client's coordinator.
         InvalidRequestError: Two requests share a key, a ``retry_unknown`` key is not
             in the batch, or an argument is out of range.
         TypeError: An item of ``requests`` is not a :class:`VideoRequest`.
     """
+    if coordinator is not None and coordinator is not client.coordinator:
+        raise ConfigurationError(
+            "coordinator",
+            coordinator,
+            "the client's own: make the client with AsyncStarVideos(coordinator=...)"
+            if client.coordinator is None
+            else "the coordinator the client was made with",
+        )
     items = batch_items(requests)
     if not isinstance(journal, Journal):
         journal = Journal(journal)

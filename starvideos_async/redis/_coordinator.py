@@ -178,6 +178,7 @@ class Coordinated:
         self.gate: SharedGate = SharedGate(max_status_rate, self)
         self._link: Link | None = None
         self._closed = False
+        self._listeners: list[Callable[[str, str], None]] = []  # (of the shared polls)
 
     def link(self) -> Link:
         """This client's link to Redis (made on first use, on the client's loop)."""
@@ -185,17 +186,25 @@ class Coordinated:
             if self._closed:
                 raise Unavailable
             self._link = self._coordinator._attach(self.prefix)
+            self._link.listeners.update(self._listeners)
         return self._link
 
     def share_polls(
-        self, fetch: Callable[[str], Awaitable[Video]]
+        self,
+        fetch: Callable[[str], Awaitable[Video]],
+        offer: Callable[[str, Callable[[], Video]], None],
     ) -> Callable[[str], Awaitable[Video]]:
-        return SharedPolls(self, fetch, self._coordinator.share_window)
+        polls = SharedPolls(self, fetch, self._coordinator.share_window, offer)
+        self._listeners.append(polls.published)
+        if self._link is not None:
+            self._link.listeners.add(polls.published)
+        return polls
 
     async def aclose(self) -> None:
         self._closed = True
         link, self._link = self._link, None
         if link is not None:
+            link.listeners.difference_update(self._listeners)
             await self._coordinator._detach(link)
 
 

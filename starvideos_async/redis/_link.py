@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from redis.exceptions import RedisError
@@ -130,6 +130,8 @@ class Link:
         self.round_trips = 0
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._poll_waiters: dict[str, list[asyncio.Future[Published | None]]] = {}
+        #: Told ``(task_id, answer)`` of every status answer published on the key.
+        self.listeners: set[Callable[[str, str], None]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._chores: set[asyncio.Task[Any]] = set()
@@ -263,6 +265,12 @@ class Link:
         for future in self._poll_waiters.pop(task_id, ()):
             if not future.done():
                 future.set_result((answer, int(fetched)))
+        if answer is not None:
+            for listener in list(self.listeners):
+                try:
+                    listener(task_id, answer)
+                except Exception:  # (a client's waits; the listening must go on)
+                    logger.exception("delivering a shared status of %s failed", task_id)
 
     def _wake_all(self) -> None:
         while self._slot_waiters:

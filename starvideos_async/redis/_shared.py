@@ -114,12 +114,26 @@ class SharedGate(RateGate):
         self._owner = owner
         self._spacing_us = round(self._spacing * 1_000_000)
         self._refused_until = -math.inf  # (loop time) the shared gate's last "not before"
+        self._turn = -math.inf  # (loop time) when the next caller of ready() may return
 
     def __repr__(self) -> str:
         return f"<SharedGate rate={self.rate}>"
 
     def delay(self) -> float:
         return max(super().delay(), self._refused_until - _now())
+
+    async def ready(self) -> None:
+        """As the local gate's, but callers return one pass apart, not all at once.
+
+        A caller woken for a pass first takes a shared slot (a round trip to Redis), so
+        the pass stays free meanwhile; without turns every other caller queued here
+        would find it free too, take a slot, be refused the pass and give the slot
+        back: two round trips each, for nothing.
+        """
+        async with self._queue:
+            while (delay := max(self.delay(), self._turn - _now())) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(max(delay, 0.001))
+            self._turn = _now() + self._spacing
 
     async def confirm(self) -> bool:
         try:
@@ -154,10 +168,15 @@ class SharedPolls:
     MAX_TRACKED: ClassVar[int] = 200_000
 
     def __init__(
-        self, owner: Coordinated, fetch: Callable[[str], Awaitable[Video]], window: float
+        self,
+        owner: Coordinated,
+        fetch: Callable[[str], Awaitable[Video]],
+        window: float,
+        offer: Callable[[str, Callable[[], Video]], None],
     ) -> None:
         self._owner = owner
         self._fetch = fetch
+        self._offer = offer
         self._window_ms = round(window * 1000)
         self._me = secrets.token_hex(8)
         self._fetched: dict[str, int] = {}  # task id -> when its last answer was fetched
@@ -192,6 +211,13 @@ class SharedPolls:
                 # no answer (the claimant failed, died or was slow): ask again
             finally:
                 link.forget(task_id, answer)
+
+    def published(self, task_id: str, text: str) -> None:
+        """An answer published by another process (or this one), for the client's waits.
+
+        A final one ends them at once instead of at their next due time.
+        """
+        self._offer(task_id, lambda: _video(text))
 
     def _seen(self, task_id: str, text: str, fetched: int) -> Video:
         video = _video(text)
