@@ -245,12 +245,7 @@ class Scheduler:
         if entry.call is not None:  # its place is free at once; the task ends in a turn
             entry.call.cancel()
             self._call_ended(entry, entry.call)
-        for policy in entry.tracking or ():
-            try:
-                policy.ended(key=entry)
-            except Exception:
-                logger.exception("%s.ended() failed", type(policy).__name__)
-        entry.tracking = None
+        entry.tell_ended()
         if not self._entries:
             self._heap.clear()
             self._planned.clear()
@@ -409,59 +404,20 @@ class Scheduler:
                     subscriber.origin_known = True
         if video.is_terminal:
             if video.status is TaskStatus.COMPLETED:
-                self._learn(entry, subscribers, now_wall)
+                entry.tell_finished(now_wall)
             self._end(entry, video)
             return
-        entry.last_running = now_wall
-        told: list[PollPolicy] = []  # once per policy, even with several waiters
+        entry.tell_running(now_wall)
         for subscriber in subscribers:
-            policy = subscriber.policy
-            if _learns_from_running(policy) and all(p is not policy for p in told):
-                told.append(policy)
-                self._track(entry, policy, now_wall - subscriber.origin)
             _send(subscriber, video)
         if entry.subscribers and self._entries.get(entry.key) is entry:
             delay = min(s.next_delay(entry.duration, now_wall) for s in entry.subscribers)
             self._schedule(entry, asyncio.get_running_loop().time() + delay)
 
-    def _track(self, entry: Entry, policy: PollPolicy, age: float) -> None:
-        """Tell a learning policy the task still runs (it learns from unfinished tasks)."""
-        if entry.tracking is None:
-            entry.tracking = [policy]
-        elif policy not in entry.tracking:
-            entry.tracking.append(policy)
-        try:
-            policy.running(key=entry, age=max(age, 0.0), duration=entry.duration)
-        except Exception:  # learning is a bonus: never cost the caller its wait
-            logger.exception("%s.running() failed", type(policy).__name__)
-
-    def _learn(self, entry: Entry, subscribers: list[Subscription], now_wall: float) -> None:
-        """Tell each policy (once) between which ages the task finished."""
-        told: list[PollPolicy] = []
-        for subscriber in subscribers:
-            policy = subscriber.policy
-            running = entry.last_running or subscriber.running_since
-            if running is None or not subscriber.origin_known or any(p is policy for p in told):
-                continue  # e.g. an old task whose first answer was already final
-            told.append(policy)
-            try:
-                policy.observe(
-                    running_at=max(running - subscriber.origin, 0.0),
-                    finished_by=max(now_wall - subscriber.origin, 0.0),
-                    duration=entry.duration,
-                )
-            except Exception:  # learning is a bonus: never cost the caller its video
-                logger.exception("%s.observe() failed", type(policy).__name__)
-
 
 #: Seconds before a call that was cancelled by something else than the scheduler (a
 #: fetcher raising CancelledError itself, on Python 3.10) is made again.
 _AFTER_STRAY_CANCEL = 1.0
-
-
-def _learns_from_running(policy: PollPolicy) -> bool:
-    """Whether ``policy`` overrides :meth:`PollPolicy.running` (the adaptive one does)."""
-    return type(policy).running is not PollPolicy.running
 
 
 def _cancel_requested() -> bool:

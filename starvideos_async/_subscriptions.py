@@ -2,12 +2,14 @@
 
 The scheduler (:mod:`._polling`) keeps one entry per (status fetcher, task id), so that
 waiters on the same task share its status calls; each waiter's subscription carries its
-poll policy and where its updates go.
+poll policy and where its updates go. An entry also tells those policies what the task
+shows of its duration (still running at an age, finished between two ages).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -23,6 +25,9 @@ __all__ = [
     "Subscription",
     "Update",
 ]
+
+
+logger = logging.getLogger("starvideos_async")
 
 
 class _Scheduler(Protocol):
@@ -71,6 +76,56 @@ class Entry:
         self.call: asyncio.Task[None] | None = None  # its call in flight
         self.last_running: float | None = None  # wall time it was last seen running
         self.tracking: list[PollPolicy] | None = None  # policies told it runs
+
+    # What the waiters' poll policies learn from this task (each policy told once, however
+    # many of its waiters wait here). Learning is a bonus: a policy that fails to take it
+    # is logged, and never costs a caller its wait.
+
+    def tell_running(self, now_wall: float) -> None:
+        """Tell each learning policy that the task still runs, at its age now."""
+        self.last_running = now_wall
+        told: list[PollPolicy] = []
+        for subscriber in self.subscribers:
+            policy = subscriber.policy
+            if type(policy).running is PollPolicy.running or any(p is policy for p in told):
+                continue  # (a policy that learns nothing from running tasks)
+            told.append(policy)
+            if self.tracking is None:
+                self.tracking = [policy]
+            elif policy not in self.tracking:
+                self.tracking.append(policy)
+            try:
+                age = max(now_wall - subscriber.origin, 0.0)
+                policy.running(key=self, age=age, duration=self.duration)
+            except Exception:
+                logger.exception("%s.running() failed", type(policy).__name__)
+
+    def tell_finished(self, now_wall: float) -> None:
+        """Tell each policy between which ages the task finished."""
+        told: list[PollPolicy] = []
+        for subscriber in self.subscribers:
+            policy = subscriber.policy
+            running = self.last_running or subscriber.running_since
+            if running is None or not subscriber.origin_known or any(p is policy for p in told):
+                continue  # e.g. an old task whose first answer was already final
+            told.append(policy)
+            try:
+                policy.observe(
+                    running_at=max(running - subscriber.origin, 0.0),
+                    finished_by=max(now_wall - subscriber.origin, 0.0),
+                    duration=self.duration,
+                )
+            except Exception:
+                logger.exception("%s.observe() failed", type(policy).__name__)
+
+    def tell_ended(self) -> None:
+        """Tell the policies told it runs that nobody waits on it any more."""
+        for policy in self.tracking or ():
+            try:
+                policy.ended(key=self)
+            except Exception:
+                logger.exception("%s.ended() failed", type(policy).__name__)
+        self.tracking = None
 
 
 class Subscription:
