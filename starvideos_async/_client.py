@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any, Literal, overload
 import aiohttp
 
 from . import _retry
-from ._config import Timeout, resolve_api_key, resolve_base_url
+from ._config import Timeout, check_count, check_rate, resolve_api_key, resolve_base_url
 from ._creates import Creates
 from ._errors import (
     ConfigurationError,
@@ -24,7 +23,7 @@ from ._errors import (
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport, result_path
 from ._limits import Coordinated, Coordinator, Limiter, RateGate, default_limiter
 from ._models import ProgressCallback, Video
-from ._outcomes import AsCompleted, Outcomes
+from ._outcomes import AsCompleted, Outcomes, wait_all
 from ._poll_policy import PollPolicy
 from ._polling import Scheduler
 from ._requests import VideoRequest
@@ -35,12 +34,6 @@ from ._task import TaskContext, VideoTask
 __all__ = ["AsyncStarVideos"]
 
 logger = logging.getLogger("starvideos_async")
-
-
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if type(value) is not int or value < minimum:
-        raise ConfigurationError(name, value, f"an int >= {minimum}")
-    return value
 
 
 class AsyncStarVideos:
@@ -99,17 +92,10 @@ class AsyncStarVideos:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         coordinator: Coordinator | None = None,
     ) -> None:
-        _check_count("max_concurrency", max_concurrency, 1)
-        _check_count("max_retries", max_retries, 0)
-        _check_count("max_response_bytes", max_response_bytes, 1)
-        if max_status_rate is not None and (
-            isinstance(max_status_rate, bool)
-            or not isinstance(max_status_rate, (int, float))
-            or not 0 < max_status_rate < math.inf
-        ):
-            raise ConfigurationError(
-                "max_status_rate", max_status_rate, "a positive number or None"
-            )
+        check_count("max_concurrency", max_concurrency, 1)
+        check_count("max_retries", max_retries, 0)
+        check_count("max_response_bytes", max_response_bytes, 1)
+        check_rate("max_status_rate", max_status_rate)
         self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
         self.max_concurrency = max_concurrency
         self.poll_policy = poll_policy if poll_policy is not None else PollPolicy.default()
@@ -442,25 +428,12 @@ class AsyncStarVideos:
         the other waits stop (the tasks go on on the service). With ``True`` each
         failure takes its task's place in the list.
         """
-        batch = list(tasks)
-        results: list[Video | StarVideosError | None] = [None] * len(batch)
-        outcomes = Outcomes(batch, poll_policy, status_fetcher)
-        try:
-            async for index, outcome in outcomes:
-                error: BaseException | None = None
-                if isinstance(outcome, Video):
-                    if outcome.is_completed:
-                        results[index] = outcome
-                        continue
-                    error = TaskFailedError(outcome)
-                else:
-                    error = outcome
-                if not return_exceptions or not isinstance(error, StarVideosError):
-                    raise error
-                results[index] = error
-        finally:
-            outcomes.close()
-        return [r for r in results if r is not None]
+        return await wait_all(
+            list(tasks),
+            return_exceptions=return_exceptions,
+            poll_policy=poll_policy,
+            status_fetcher=status_fetcher,
+        )
 
     async def generate(
         self,

@@ -7,6 +7,7 @@ Resolution order for each setting: the explicit argument, then the environment
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from typing import Any, Final
 
@@ -16,7 +17,14 @@ from yarl import URL
 
 from ._errors import ConfigurationError
 
-__all__ = ["DEFAULT_BASE_URL", "Timeout", "resolve_api_key", "resolve_base_url"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Timeout",
+    "check_count",
+    "check_rate",
+    "resolve_api_key",
+    "resolve_base_url",
+]
 
 #: The documented base URL; every API path is appended to it.
 DEFAULT_BASE_URL: Final = "https://zcbservice.aizfw.cn/kyyReactApiServer"
@@ -104,3 +112,19 @@ def resolve_base_url(base_url: str | None, *, allow_insecure_http: bool = False)
             "or pass allow_insecure_http=True if you really mean it",
         )
     return url.with_path(url.path.rstrip("/"))
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """A whole-number setting (``max_concurrency``...): an ``int`` of ``minimum`` or more."""
+    if type(value) is not int or value < minimum:
+        raise ConfigurationError(name, value, f"an int >= {minimum}")
+    return value
+
+
+def check_rate(name: str, value: object) -> float | None:
+    """A rate setting (``max_status_rate``): a positive number, or ``None`` for no cap."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf
+    ):
+        raise ConfigurationError(name, value, "a positive number or None")
+    return value

@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator, Sequence
 
 import anyio.lowlevel
 
+from ._errors import StarVideosError, TaskFailedError
 from ._models import Video
 from ._poll_policy import PollPolicy
 from ._subscriptions import StatusFetcher, Subscription, Update
 from ._task import ClosesOnExit, Item, VideoTask, close_all, close_soon
 
-__all__ = ["AsCompleted", "Outcomes"]
+__all__ = ["AsCompleted", "Outcomes", "wait_all"]
 
 #: Subscriptions made in one step of the event loop when waiting on many tasks.
 _SUBSCRIBE_SLICE = 500
@@ -176,3 +177,31 @@ class AsCompleted(ClosesOnExit):
             self.close()
             raise outcome
         return self._tasks[index]
+
+
+async def wait_all(
+    tasks: Sequence[VideoTask],
+    *,
+    return_exceptions: bool,
+    poll_policy: PollPolicy | None,
+    status_fetcher: StatusFetcher | None,
+) -> list[Video] | list[Video | StarVideosError]:
+    """``AsyncStarVideos.wait_all()``: the completed videos, in input order."""
+    results: list[Video | StarVideosError | None] = [None] * len(tasks)
+    outcomes = Outcomes(tasks, poll_policy, status_fetcher)
+    try:
+        async for index, outcome in outcomes:
+            error: BaseException | None = None
+            if isinstance(outcome, Video):
+                if outcome.is_completed:
+                    results[index] = outcome
+                    continue
+                error = TaskFailedError(outcome)
+            else:
+                error = outcome
+            if not return_exceptions or not isinstance(error, StarVideosError):
+                raise error
+            results[index] = error
+    finally:
+        outcomes.close()
+    return [r for r in results if r is not None]
