@@ -5,7 +5,8 @@
   most once a second finds Redis back (one INFO), and sharing resumes.
 * :class:`Link`: one per coordinator and event loop (redis-py's connections belong to
   a loop). It runs the scripts (each bounded in time: a hung Redis costs a request at
-  most ``timeout`` seconds, once per outage), renews the leases of the slots its
+  most ``timeout`` seconds; during an outage, only the request that probes for Redis's
+  return pays it, the others go on at once), renews the leases of the slots its
   process holds, and listens on the namespace's channels: released slots wake one
   local waiter, published status answers resolve the local waiters on that task.
   Its background tasks live while clients use it; the last client to close stops them.
@@ -260,11 +261,19 @@ class Link:
                     break
             return
         data = message["data"]
-        fetched, _, text = (data.decode() if isinstance(data, bytes) else data).partition(" ")
-        task_id, answer = json.loads(text)
+        try:
+            fetched_at, _, text = (data.decode() if isinstance(data, bytes) else data).partition(
+                " "
+            )
+            task_id, answer = json.loads(text)
+            fetched = int(fetched_at)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            # (not ours, e.g. another SDK version's: the listening must go on)
+            logger.debug("ignoring an unreadable message on %s", channel)
+            return
         for future in self._poll_waiters.pop(task_id, ()):
             if not future.done():
-                future.set_result((answer, int(fetched)))
+                future.set_result((answer, fetched))
         if answer is not None:
             for listener in list(self.listeners):
                 try:

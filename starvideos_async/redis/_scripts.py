@@ -16,7 +16,8 @@ __all__ = ["ACQUIRE", "CLAIM", "PAUSE", "PUBLISH", "RATE", "RELEASE", "RENEW"]
 
 #: A concurrency slot, if fewer than ARGV[1] are held (each client applies its own limit
 #: to the shared count). Expired leases (a killed holder) are dropped first. When the
-#: slots are full, KEYS[2] tells releasers for a while that someone waits.
+#: slots are full, KEYS[2] tells releasers for a while that someone waits. The set's own
+#: life is only ever lengthened: clients with a shorter lease must not expire the others'.
 #: KEYS: slots (sorted set: token -> lease end, ms), waiting flag.
 #: ARGV: limit, lease (ms), token, waiting flag's life (ms). Returns 1 (taken) or 0.
 ACQUIRE: Final = """
@@ -26,7 +27,9 @@ local lease = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], lease)
+  if redis.call('PTTL', KEYS[1]) < lease then  -- only ever longer: others' leases stay
+    redis.call('PEXPIRE', KEYS[1], lease)
+  end
   return 1
 end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
@@ -53,7 +56,7 @@ local renewed = 0
 for i = 2, #ARGV do
   renewed = renewed + redis.call('ZADD', KEYS[1], 'XX', 'CH', now + lease, ARGV[i])
 end
-if renewed > 0 then
+if renewed > 0 and redis.call('PTTL', KEYS[1]) < lease then  -- only ever longer
   redis.call('PEXPIRE', KEYS[1], lease)
 end
 return renewed
@@ -73,7 +76,9 @@ if ready > now then
   return ready - now
 end
 redis.call('HSET', KEYS[1], 'last', now)
-redis.call('PEXPIRE', KEYS[1], 60000)
+if redis.call('PTTL', KEYS[1]) < 60000 then
+  redis.call('PEXPIRE', KEYS[1], 60000)
+end
 return 0
 """
 
@@ -86,7 +91,10 @@ local until_ = now + tonumber(ARGV[1])
 if until_ > (tonumber(redis.call('HGET', KEYS[1], 'paused')) or 0) then
   redis.call('HSET', KEYS[1], 'paused', until_)
 end
-redis.call('PEXPIRE', KEYS[1], 60000)
+local life = math.max(60000, math.ceil(tonumber(ARGV[1]) / 1000) + 1000)
+if redis.call('PTTL', KEYS[1]) < life then  -- the pause outlives its key otherwise
+  redis.call('PEXPIRE', KEYS[1], life)
+end
 return 0
 """
 
