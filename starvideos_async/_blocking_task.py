@@ -120,7 +120,9 @@ class BlockingIterator(Generic[T]):
             self._done = True
             raise StopIteration from None
         except BaseException:
-            self._done = True  # the async iterator ended with the error
+            # The async iterator ended with the error, or the caller was interrupted
+            # (Ctrl+C) while waiting for the item: either way, no more polling.
+            self.close()
             raise
         return self._convert(item)
 

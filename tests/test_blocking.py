@@ -451,6 +451,28 @@ def test_closing_ends_waits_of_other_threads_with_client_closed_error(
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer")
+def test_ctrl_c_during_watch_stops_its_polling(service: Service) -> None:
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with service.client() as client:
+        task = client.submit("never ends")
+        service.run(lambda: service.fake.hold(task.id))
+        updates = task.watch()
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(KeyboardInterrupt):
+                for _ in updates:  # the task never ends: only the interrupt stops this
+                    pass
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        status_calls_stop(service)  # not left polling for an iterator nobody reads
+        with pytest.raises(StopIteration):
+            next(updates)
+
+
 def test_ctrl_c_during_a_wait_stops_the_wait_on_the_loop(service: Service) -> None:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
