@@ -53,13 +53,15 @@ class Creates:
         # The caller awaits a future of its own, resolved when the create ends (what
         # asyncio.shield does, with one done-callback instead of three).
         loop = asyncio.get_running_loop()
-        call = loop.create_task(self._send(request, max_retries))
+        stopped: list[bool] = []  # [True] once the caller stopped waiting
+        call = loop.create_task(self._send(request, max_retries, lambda: bool(stopped)))
         self._on_the_wire.add(call)
         over = loop.create_future()
         call.add_done_callback(functools.partial(self._over, over))
         try:
             await over
         except asyncio.CancelledError:
+            stopped.append(True)  # not sent if it still waits for a slot or a retry
             call.add_done_callback(self._adopt_orphan)
             raise
         return call.result()
@@ -172,6 +174,8 @@ class Creates:
         if call.cancelled():
             return
         error = call.exception()  # also marks it retrieved: no "never retrieved" noise
+        if isinstance(error, Abandoned):
+            return  # never sent: nothing was created
         if error is not None:
             _warn_if_sent(error, "a cancelled submit()")
             return

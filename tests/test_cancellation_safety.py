@@ -113,6 +113,26 @@ async def test_a_stopped_submit_many_does_not_send_creates_queued_for_a_slot(
     assert client.orphaned_tasks == []
 
 
+async def test_a_cancelled_submit_does_not_send_a_create_queued_for_a_slot(
+    fake: FakeStarVideos,
+) -> None:
+    fake.inject(Fault.delay(0.2), "status", times=None)
+    client = fake.client(max_concurrency=1)
+    task = fake.create_task()
+    busy = asyncio.ensure_future(client.retrieve(task.id))
+    while fake.counters["status"] < 1:  # the only slot held by a status call
+        await asyncio.sleep(0.005)
+    submit = asyncio.ensure_future(client.submit("queued for the slot"))
+    await asyncio.sleep(0.02)
+    submit.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await submit
+    await busy  # the slot frees up
+    await client.aclose()
+    assert fake.created == 1  # only the test's own task: the create never went out
+    assert client.orphaned_tasks == []
+
+
 async def test_closing_the_client_under_queued_requests_raises_only_sdk_errors(
     fake: FakeStarVideos,
 ) -> None:
