@@ -22,6 +22,7 @@ __all__ = [
     "Timeout",
     "check_count",
     "check_rate",
+    "check_seconds",
     "resolve_api_key",
     "resolve_base_url",
 ]
@@ -127,4 +128,15 @@ def check_rate(name: str, value: object) -> float | None:
         isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf
     ):
         raise ConfigurationError(name, value, "a positive number or None")
+    return value
+
+
+def check_seconds(name: str, value: object, minimum: float) -> float:
+    """A duration setting (a lease, a timeout): a number of seconds of ``minimum`` or more."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not minimum <= value < math.inf
+    ):
+        raise ConfigurationError(name, value, f"a number of seconds >= {minimum}")
     return value

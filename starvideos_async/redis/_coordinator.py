@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
@@ -12,6 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from yarl import URL
 
+from starvideos_async._config import check_seconds
 from starvideos_async._errors import ConfigurationError
 from starvideos_async._models import Video
 
@@ -61,9 +61,9 @@ class RedisCoordinator:
         share_window: float = 1.0,
         timeout: float = 1.0,
     ) -> None:
-        _check_seconds("lease", lease, 0.1)
-        _check_seconds("share_window", share_window, 0.0)
-        _check_seconds("timeout", timeout, 0.001)
+        check_seconds("lease", lease, 0.1)
+        check_seconds("share_window", share_window, 0.0)
+        check_seconds("timeout", timeout, 0.001)
         if namespace is not None and (
             not isinstance(namespace, str)
             or not namespace
@@ -206,12 +206,3 @@ class Coordinated:
         if link is not None:
             link.listeners.difference_update(self._listeners)
             await self._coordinator._detach(link)
-
-
-def _check_seconds(name: str, value: object, minimum: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not minimum <= value < math.inf
-    ):
-        raise ConfigurationError(name, value, f"a number of seconds >= {minimum}")
