@@ -157,7 +157,10 @@ class RedisCoordinator:
             self._url,
             socket_timeout=self.timeout,
             socket_connect_timeout=self.timeout,
-            retry=Retry(NoBackoff(), 0),  # a failure is an outage: no waiting on retries
+            # One retry at once, on a new connection: after a restart of Redis each pooled
+            # connection fails once (closed by the server) though Redis answers; a
+            # second failure is an outage (no waiting on retries).
+            retry=Retry(NoBackoff(), 1),
             health_check_interval=0,
         )
 
