@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
+import textwrap
 import threading
 import warnings
 from collections.abc import Iterable, Sequence
@@ -411,13 +413,13 @@ async def _shut_down(client: AsyncStarVideos, portal: BlockingPortal) -> None:
 
 def _docstring() -> str:
     """The class docstring: its own head, and the async client's arguments minus ``session``."""
-    source = AsyncStarVideos.__doc__ or ""
-    args = source[source.index("    Args:") :] if "    Args:" in source else ""
+    # (cleandoc: Python 3.13 strips docstrings' indentation itself, earlier ones do not)
+    source = inspect.cleandoc(AsyncStarVideos.__doc__ or "")
+    args = source[source.index("\nArgs:") + 1 :] if "\nArgs:" in source else ""
     kept: list[str] = []
     skipping = False
     for line in args.splitlines():
-        entry = line.startswith(" " * 8) and not line.startswith(" " * 9)
-        if entry:
+        if line.startswith(" " * 4) and not line.startswith(" " * 5):  # an argument
             skipping = line.strip().startswith("session:")
         if not skipping:
             kept.append(line)
@@ -433,7 +435,7 @@ def _docstring() -> str:
         "    Callbacks (``on_status``, ``on_progress``), a status fetcher and a poll policy\n"
         "    run on the client's thread. ``session`` is not an argument: the client makes\n"
         "    its own on its thread.\n"
-        "\n" + "\n".join(kept) + "\n"
+        "\n" + textwrap.indent("\n".join(kept), "    ") + "\n"
     )
 
 
