@@ -224,16 +224,16 @@ THROUGHPUT = {
 
 
 #: AdaptivePollPolicy arguments in seconds (scaled), and the others (shares, counts).
-TIME_PARAMS = frozenset({"first_poll", "min_interval", "max_interval", "call_cost"})
-OTHER_PARAMS = frozenset({"catch", "jitter", "memory", "min_samples"})
+TIME_PARAMS = frozenset({"interval", "first_poll", "min_interval", "max_interval", "call_cost"})
+OTHER_PARAMS = frozenset({"calls_per_task", "jitter", "memory", "min_samples"})
 
 
 def scaled_policy(name: str, scale: float) -> Any:
     """A poll policy with every time parameter multiplied by ``scale``.
 
     ``default`` copies whatever ``PollPolicy.default()`` holds today, so the benchmark
-    follows changes to the defaults; only the time parameters are scaled (``catch``,
-    ``jitter``, sample counts are shares and counts).
+    follows changes to the defaults; only the time parameters are scaled (``jitter``,
+    ``calls_per_task`` and sample counts are shares and counts).
     """
     from starvideos_async import AdaptivePollPolicy, PollPolicy
 
@@ -252,8 +252,8 @@ def scaled_policy(name: str, scale: float) -> Any:
             continue
         if param not in TIME_PARAMS | OTHER_PARAMS:
             raise TypeError(f"AdaptivePollPolicy({param}=...) is new: is it in seconds?")
-        value = getattr(default, param)
-        kwargs[param] = value * scale if param in TIME_PARAMS else value
+        value = getattr(default, param)  # None: not set (e.g. call_cost)
+        kwargs[param] = value * scale if param in TIME_PARAMS and value is not None else value
     return AdaptivePollPolicy(seed=7, **kwargs)
 
 

@@ -61,7 +61,9 @@ import operator
 from collections import deque
 from collections.abc import Hashable
 
-__all__ = ["DECAY", "History"]
+import attrs
+
+__all__ = ["DECAY", "LEAN", "History", "Trade"]
 
 
 _SMOOTHING = 1.0  # the width of a completion's piece: see _pieces
@@ -69,6 +71,8 @@ _PIECES = 256  # at most, per estimate
 _GROW = 2  # a bucket's window holds at least _GROW times the most waits seen in flight
 DECAY = 1 - 1 / 64  # of the clock's pace: about the last 64 sightings count
 _STALE_SHARE = 4  # rebuild a bucket's estimate once len(data) / 4 changes piled up
+LEAN = 3.0  # k + 1 before anything is learnt: durations thin out towards zero
+BUDGET_SHARE = 0.985  # of fixed(interval)'s calls: the default trade's budget
 
 
 class History:
@@ -160,6 +164,30 @@ class History:
         """The age of the next poll by the marginal rule; ``None`` past every sample."""
         return self._estimate().next_poll(age, call_cost)
 
+    def call_cost(self, trade: Trade) -> float:
+        """The ``call_cost`` that spends ``trade``'s calls per task on this estimate.
+
+        Computed once per build of the estimate (a bisection over schedules).
+        """
+        curve = self._estimate()
+        if curve.cost is None:
+            curve.cost = trade.cost_on(curve)
+        return curve.cost
+
+    def lean(self, age: float) -> float:
+        """How a completion before the first poll (at ``age``) leans late: ``k + 1``.
+
+        Its density in ``[0, age]`` is taken as growing like ``a ** k``, joining the
+        density learnt just after ``age`` with the mass learnt before it:
+        ``k + 1 = age * f(age) / F(age)``, kept in ``[1, 20]``.
+        """
+        curve = self._estimate()
+        before = curve._at(age)[0]
+        after = curve._at(age * 1.1)[0]
+        if before <= 0 or after <= before:  # nothing learnt on one side: the prior
+            return LEAN
+        return min(max((after - before) / (0.1 * before), 1.0), 20.0)
+
     def quantile(self, age: float, share: float) -> float | None:
         """The age by which ``share`` of the tasks still running at ``age`` are done.
 
@@ -167,6 +195,32 @@ class History:
         tasks seen running longer than any seen to finish: nothing says when they end).
         """
         return self._estimate().quantile(age, share)
+
+
+@attrs.frozen
+class Trade:
+    """How much a status call is worth, said one of three ways (the first one set).
+
+    ``call_cost``: seconds of detection delay per task one call is worth (the marginal
+    rule's own unit). ``calls_per_task``: a budget, the mean status calls per task.
+    Else ``interval``: the calls polling every ``interval`` seconds would make on the
+    same tasks. Budgets are turned into a ``call_cost`` on each estimate, counting the
+    schedule with its delays clamped to ``[low, high]`` as the policy will clamp them.
+    """
+
+    call_cost: float | None
+    calls_per_task: float | None
+    interval: float
+    low: float
+    high: float
+
+    def cost_on(self, curve: _Curve) -> float:
+        if self.call_cost is not None:
+            return self.call_cost
+        budget = self.calls_per_task
+        if budget is None:  # a little under, so as not to exceed it by chance
+            budget = curve.fixed_calls(self.interval) * BUDGET_SHARE
+        return curve.cost_for(budget, self.low, self.high)
 
 
 class _Curve:
@@ -181,7 +235,7 @@ class _Curve:
     censored past the last completion).
     """
 
-    __slots__ = ("fs", "gs", "rho", "tail", "total", "xs")
+    __slots__ = ("cost", "fs", "gs", "rho", "tail", "total", "xs")
 
     def __init__(self, ages: list[float], weights: list[float], tail: float) -> None:
         steps: list[tuple[float, float, float]] = []  # (x, mass at x, change of density)
@@ -216,6 +270,54 @@ class _Curve:
             rhos[-1] = 0.0  # every piece is over past the last end (rounding aside)
         self.xs, self.fs, self.gs, self.rho = xs, fs, gs, rhos
         self.total, self.tail = f, tail
+        self.cost: float | None = None  # the call_cost of the policy's trade, once asked
+
+    def survival(self, x: float) -> float:
+        """``S(x)``: the share of tasks still running at age ``x``."""
+        mass = self.total + self.tail
+        return (mass - self._at(x)[0]) / mass if mass > 0 else 0.0
+
+    def fixed_calls(self, interval: float) -> float:
+        """The mean status calls per task of polling every ``interval`` seconds.
+
+        Counted up to the last completion remembered (past it nothing is known), as
+        :meth:`schedule_calls` counts.
+        """
+        calls, k, end = 0.0, 0, self.xs[-1] if self.xs else 0.0
+        while k * interval < end:
+            calls += self.survival(k * interval)  # a call at (k + 1) * interval
+            k += 1
+        return max(calls, 1.0)
+
+    def schedule_calls(self, call_cost: float, low: float, high: float, limit: float) -> float:
+        """The mean status calls per task of the marginal rule from age 0 (up to ``limit``).
+
+        Each delay is clamped to ``[low, high]``; counting stops past every completion
+        remembered, or as soon as the count exceeds ``limit``.
+        """
+        age = calls = 0.0
+        while calls <= limit:
+            calls += self.survival(age)  # the next call is made if still running at age
+            target = self.next_poll(age, call_cost)
+            if target is None:
+                break
+            age += min(max(target - age, low), high)
+        return calls
+
+    def cost_for(self, calls: float, low: float, high: float) -> float:
+        """The ``call_cost`` whose schedule makes ``calls`` calls per task (bisection).
+
+        The calls fall as the cost grows; the result errs on the side of fewer calls.
+        """
+        scale = self.xs[-1] if self.xs and self.xs[-1] > 0 else 1.0
+        cheap, dear = math.log(scale * 1e-7), math.log(scale * 10)
+        for _ in range(24):
+            middle = (cheap + dear) / 2
+            if self.schedule_calls(math.exp(middle), low, high, calls) > calls:
+                cheap = middle
+            else:
+                dear = middle
+        return math.exp(dear)
 
     def _at(self, x: float) -> tuple[float, float]:
         """``F(x)`` and its integral up to ``x``."""
@@ -260,16 +362,30 @@ class _Curve:
         target = f_age + share * rest
         if target > self.total * (1 + 1e-12):
             return None  # in the tail: later than every completion remembered
+        return max(self._inverse(target), age)
+
+    def between(self, low: float, high: float, share: float) -> float | None:
+        """The age in ``[low, high]`` by which ``share`` of the mass in there is done.
+
+        ``None`` when the estimate has (nearly) no mass between the two ages.
+        """
+        f_low, f_high = self._at(low)[0], self._at(high)[0]
+        if f_high - f_low <= 1e-9 * self.total:
+            return None
+        return min(max(self._inverse(f_low + share * (f_high - f_low)), low), high)
+
+    def _inverse(self, target: float) -> float:
+        """The first age ``x`` with ``F(x) >= target`` (``target`` at most the total)."""
         xs, fs, rho = self.xs, self.fs, self.rho
         k = bisect.bisect_left(fs, target)  # F reaches the target on [xs[k-1], xs[k]]
         if k >= len(xs):
-            return max(xs[-1], age)
+            return xs[-1]
         if k == 0:
-            return max(xs[0], age)
+            return xs[0]
         x0, f0, slope = xs[k - 1], fs[k - 1], rho[k - 1]
         if slope > 0 and f0 + slope * (xs[k] - x0) >= target:
-            return max(x0 + (target - f0) / slope, age)
-        return max(xs[k], age)  # a completion's point mass at xs[k] reaches it
+            return x0 + (target - f0) / slope
+        return xs[k]  # a completion's point mass at xs[k] reaches it
 
 
 def _pieces(ages: list[float], weights: list[float]) -> list[tuple[float, float, float]]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from ._adaptive import DECAY, History
+from ._adaptive import DECAY, LEAN, History, Trade
 from ._errors import ConfigurationError
 from ._models import Estimate
 
@@ -100,19 +100,23 @@ class PollPolicy:
     @staticmethod
     def adaptive(
         *,
-        first_poll: float = 45.0,
+        interval: float = 30.0,
+        calls_per_task: float | None = None,
+        call_cost: float | None = None,
+        first_poll: float | None = None,
         min_interval: float = 5.0,
-        max_interval: float = 60.0,
-        call_cost: float = 2.95,
-        jitter: float = 0.1,
+        max_interval: float = 300.0,
+        jitter: float = 0.05,
         seed: int | None = None,
     ) -> AdaptivePollPolicy:
         """A learning policy; see :class:`AdaptivePollPolicy` for the arguments."""
         return AdaptivePollPolicy(
+            interval=interval,
+            calls_per_task=calls_per_task,
+            call_cost=call_cost,
             first_poll=first_poll,
             min_interval=min_interval,
             max_interval=max_interval,
-            call_cost=call_cost,
             jitter=jitter,
             seed=seed,
         )
@@ -160,13 +164,29 @@ class AdaptivePollPolicy(PollPolicy):
     together as a fallback), over the last ``memory`` completions, so it follows the
     service when it speeds up or slows down.
 
+    How many status calls a task is worth, one of three ways:
+
+    * by default, as many as polling every ``interval`` seconds would make on the same
+      tasks (the service's docs advise 30 s), spent where completions are likely: the
+      same calls as :meth:`PollPolicy.fixed` for a shorter wait;
+    * ``calls_per_task``: a budget, the mean status calls per task;
+    * ``call_cost``: the seconds of waiting one status call is worth to you (a task
+      detected ``call_cost`` seconds later is as bad as one more call).
+
+    Before it has learnt anything it polls as ``fixed(interval)`` does (at ages
+    ``first_poll``, ``first_poll + interval``, ...).
+
     Args:
-        first_poll: Age of the first poll before anything has been learned, seconds.
+        interval: The fixed interval whose calls the default trade spends, and the
+            interval of the polls before anything is learnt, seconds.
+        calls_per_task: Mean status calls per task to spend, instead (>= 1).
+        call_cost: Seconds of detection delay one status call is worth, instead: higher
+            means fewer calls and later detection.
+        first_poll: Age of the first poll before anything is learnt (default:
+            ``interval``).
         min_interval: The shortest delay between two polls of one task.
         max_interval: The longest delay between two polls of one task.
-        call_cost: Seconds of detection delay (per task) one status call is worth:
-            higher means fewer calls and later detection.
-        jitter: Relative spread applied to every delay (0.1 = ±10 %).
+        jitter: Relative spread applied to every learnt delay (0.1 = ±10 %).
         seed: Seed of the random generator (jitter, learning), for simulations.
         memory: Completions remembered per duration bucket (more when many waits
             overlap: twice the most in flight at once).
@@ -176,23 +196,34 @@ class AdaptivePollPolicy(PollPolicy):
     def __init__(
         self,
         *,
-        first_poll: float = 45.0,
+        interval: float = 30.0,
+        calls_per_task: float | None = None,
+        call_cost: float | None = None,
+        first_poll: float | None = None,
         min_interval: float = 5.0,
-        max_interval: float = 60.0,
-        call_cost: float = 2.95,
-        jitter: float = 0.1,
+        max_interval: float = 300.0,
+        jitter: float = 0.05,
         seed: int | None = None,
         memory: int = 512,
         min_samples: int = 8,
     ) -> None:
+        first_poll = interval if first_poll is None else first_poll
         for name, value in (
+            ("interval", interval),
             ("first_poll", first_poll),
             ("min_interval", min_interval),
             ("max_interval", max_interval),
-            ("call_cost", call_cost),
         ):
             if not _is_positive(value):
                 raise ConfigurationError(name, value, "a positive number of seconds")
+        if call_cost is not None and not _is_positive(call_cost):
+            raise ConfigurationError("call_cost", call_cost, "a positive number of seconds")
+        if calls_per_task is not None and not (
+            _is_positive(calls_per_task) and calls_per_task >= 1
+        ):
+            raise ConfigurationError("calls_per_task", calls_per_task, "a number >= 1")
+        if call_cost is not None and calls_per_task is not None:
+            raise ConfigurationError("call_cost", call_cost, "None when calls_per_task is set")
         if not min_interval <= max_interval:
             raise ConfigurationError("max_interval", max_interval, ">= min_interval")
         if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
@@ -200,14 +231,23 @@ class AdaptivePollPolicy(PollPolicy):
         for name, count in (("memory", memory), ("min_samples", min_samples)):
             if type(count) is not int or count < 1:
                 raise ConfigurationError(name, count, "an int >= 1")
+        self.interval = float(interval)
+        self.calls_per_task = None if calls_per_task is None else float(calls_per_task)
+        self.call_cost = None if call_cost is None else float(call_cost)
         self.first_poll = float(first_poll)
         self.min_interval = float(min_interval)
         self.max_interval = float(max_interval)
-        self.call_cost = float(call_cost)
         self.jitter = float(jitter)
         self.seed = seed
         self.memory = memory
         self.min_samples = min_samples
+        self._trade = Trade(
+            call_cost=self.call_cost,
+            calls_per_task=self.calls_per_task,
+            interval=self.interval,
+            low=self.min_interval,
+            high=self.max_interval,
+        )
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
         self._buckets: dict[int | None, History] = {}
         # Waits in flight: key -> (duration, age last seen running, call number then).
@@ -229,10 +269,17 @@ class AdaptivePollPolicy(PollPolicy):
     def __repr__(self) -> str:
         overall = self._buckets.get(None)
         return (
-            f"<AdaptivePollPolicy first_poll={self.first_poll:g} min={self.min_interval:g} "
-            f"max={self.max_interval:g} call_cost={self.call_cost:g} "
+            f"<AdaptivePollPolicy {self._trade_words()} min={self.min_interval:g} "
+            f"max={self.max_interval:g} "
             f"learned={len(overall.recent) if overall else 0} in_flight={len(self._waits)}>"
         )
+
+    def _trade_words(self) -> str:
+        if self.call_cost is not None:
+            return f"call_cost={self.call_cost:g}"
+        if self.calls_per_task is not None:
+            return f"calls_per_task={self.calls_per_task:g}"
+        return f"interval={self.interval:g}"
 
     @property
     def learned(self) -> int:
@@ -263,7 +310,8 @@ class AdaptivePollPolicy(PollPolicy):
             return
         u = self._rng.random()
         if running_at == 0:
-            u **= 1 / 3
+            history = self._history(duration)
+            u **= 1 / (LEAN if history is None else history.lean(finished_by))
         age = running_at + (finished_by - running_at) * u
         now = self._tick()
         for bucket in {duration, None}:
@@ -336,12 +384,13 @@ class AdaptivePollPolicy(PollPolicy):
         if age == math.inf:  # a broken clock too: as old as a task can be
             return self.max_interval
         history = self._history(duration)
-        target = None if history is None else history.next_poll(age, self.call_cost)
-        if target is not None:
-            delay = target - age
-        elif history is None and polls == 0 and age < self.first_poll:
-            delay = self.first_poll - age
-        else:  # nothing learnt yet, or older than every task seen: a quarter of the age
-            delay = age * 0.25
-        delay *= 1.0 + self.jitter * (2.0 * self._rng.random() - 1.0)
+        if history is None:  # nothing learnt: fixed(interval)'s polls, from the creation
+            done = math.floor((age - self.first_poll) / self.interval + 1e-9) + 1
+            delay = self.first_poll + max(done, 0) * self.interval - age
+        else:
+            target = history.next_poll(age, history.call_cost(self._trade))
+            # Past every completion remembered nothing says when it ends: a quarter of
+            # the age (a task of an unusual length is polled less and less often).
+            delay = age * 0.25 if target is None else target - age
+            delay *= 1.0 + self.jitter * (2.0 * self._rng.random() - 1.0)
         return min(max(delay, self.min_interval), self.max_interval)

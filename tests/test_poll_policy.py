@@ -99,40 +99,62 @@ def test_adaptive_shortcut_passes_its_arguments() -> None:
     assert (policy.call_cost, policy.jitter, policy.seed) == (2, 0, 1)
     assert "call_cost=2" in repr(policy)
     assert "learned=0" in repr(policy)
+    budget = PollPolicy.adaptive(calls_per_task=4, interval=20)
+    assert (budget.calls_per_task, budget.interval, budget.call_cost) == (4, 20, None)
+    assert "calls_per_task=4" in repr(budget)
+    assert "interval=30" in repr(PollPolicy.default())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"calls_per_task": 0.5}, "calls_per_task"),
+        ({"calls_per_task": math.inf}, "calls_per_task"),
+        ({"interval": 0}, "interval"),
+        ({"calls_per_task": 3, "call_cost": 2}, "call_cost"),
+    ],
+)
+def test_the_trade_is_said_one_way_and_sensibly(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigurationError) as excinfo:
+        AdaptivePollPolicy(**kwargs)
+    assert excinfo.value.field == field
 
 
 # -- adaptive: before learning ---------------------------------------------------------
 
 
-def test_unlearned_policy_polls_first_late_then_every_quarter_of_the_age() -> None:
-    policy = AdaptivePollPolicy(jitter=0)
-    assert policy.next_delay(age=0, polls=0, duration=5) == 45  # first_poll
-    assert policy.next_delay(age=15, polls=0, duration=5) == 30  # the first poll at age 45
-    assert policy.next_delay(age=45, polls=1, duration=5) == pytest.approx(11.25)
-    assert policy.next_delay(age=100, polls=3, duration=5) == 25
-    assert policy.next_delay(age=4, polls=2, duration=5) == 5  # min_interval
-    assert policy.next_delay(age=1000, polls=9, duration=5) == 60  # max_interval
+def test_unlearned_policy_polls_as_fixed_interval_on_the_tasks_own_grid() -> None:
+    policy = AdaptivePollPolicy()  # no jitter before learning: the polls are fixed(30)'s
+    assert policy.next_delay(age=0, polls=0, duration=5) == 30  # first_poll = interval
+    assert policy.next_delay(age=30, polls=1, duration=5) == 30
+    assert policy.next_delay(age=31.5, polls=1, duration=5) == 28.5  # late answer: on grid
+    assert policy.next_delay(age=59, polls=2, duration=5) == 5  # min_interval
+    own = AdaptivePollPolicy(first_poll=45, interval=20, max_interval=25)
+    assert _delays(own, [0, 45, 65]) == [25, 20, 20]  # max_interval caps the first
 
 
-def test_a_resumed_wait_of_an_old_task_does_not_wait_for_the_first_poll_again() -> None:
-    policy = AdaptivePollPolicy(jitter=0)
-    assert policy.next_delay(age=200, polls=0, duration=5) == 50  # age / 4, not 45 - 200
+def test_a_resumed_wait_of_an_old_task_polls_at_the_next_grid_age() -> None:
+    policy = AdaptivePollPolicy()
+    assert policy.next_delay(age=200, polls=0, duration=5) == 10  # at 210, not 30 - 200
 
 
 @pytest.mark.parametrize("age", [-5.0, math.nan])
 def test_a_nonsense_age_counts_as_a_brand_new_task(age: float) -> None:
     policy = AdaptivePollPolicy(jitter=0)
-    assert policy.next_delay(age=age, polls=0, duration=None) == 45
+    assert policy.next_delay(age=age, polls=0, duration=None) == 30
 
 
-def test_jitter_spreads_delays_within_its_share_and_is_seeded() -> None:
-    policy = AdaptivePollPolicy(jitter=0.1, seed=3, min_interval=1, max_interval=100)
-    delays = [policy.next_delay(age=0, polls=0, duration=None) for _ in range(500)]
-    assert min(delays) >= 45 * 0.9
-    assert max(delays) <= 45 * 1.1
-    assert max(delays) - min(delays) > 45 * 0.15  # actually spread, not in lockstep
-    again = AdaptivePollPolicy(jitter=0.1, seed=3, min_interval=1, max_interval=100)
-    assert [again.next_delay(age=0, polls=0, duration=None) for _ in range(500)] == delays
+def test_jitter_spreads_learnt_delays_within_its_share_and_is_seeded() -> None:
+    def delays(policy: AdaptivePollPolicy) -> list[float]:
+        _learn(policy, [100.0 + i for i in range(20)], duration=None)
+        return [policy.next_delay(age=0, polls=0, duration=None) for _ in range(500)]
+
+    plain = delays(AdaptivePollPolicy(jitter=0, call_cost=2))[0]
+    jittered = delays(AdaptivePollPolicy(jitter=0.1, seed=3, call_cost=2))
+    assert min(jittered) >= plain * 0.9
+    assert max(jittered) <= plain * 1.1
+    assert max(jittered) - min(jittered) > plain * 0.15  # actually spread, not in lockstep
+    assert delays(AdaptivePollPolicy(jitter=0.1, seed=3, call_cost=2)) == jittered
 
 
 # -- adaptive: learning ----------------------------------------------------------------
@@ -142,9 +164,11 @@ def test_learned_policy_polls_where_tasks_finish() -> None:
     policy = AdaptivePollPolicy(jitter=0, call_cost=2, min_interval=1)
     _learn(policy, [100.0 + i * 0.1 for i in range(50)])  # everything ends at 100-105 s
     first = policy.next_delay(age=0, polls=0, duration=5)
-    assert first == 60  # the rule wants ~100 s, the max_interval caps the first delay
-    at_60 = policy.next_delay(age=60, polls=1, duration=5)
-    assert 100 <= 60 + at_60 <= 105.1  # then straight into the cluster
+    assert 100 <= first <= 105.1  # straight into the cluster
+    capped = AdaptivePollPolicy(jitter=0, call_cost=2, min_interval=1, max_interval=60)
+    _learn(capped, [100.0 + i * 0.1 for i in range(50)])
+    assert capped.next_delay(age=0, polls=0, duration=5) == 60  # max_interval caps it
+    assert 100 <= 60 + capped.next_delay(age=60, polls=1, duration=5) <= 105.1
     inside = policy.next_delay(age=101, polls=2, duration=5)
     assert inside <= 4  # dense where completions are
 
@@ -273,7 +297,7 @@ def test_a_bucket_is_trusted_only_after_min_samples() -> None:
         jitter=0, min_samples=5, min_interval=1, max_interval=200, call_cost=1
     )
     _learn(policy, [120.0] * 4)
-    assert policy.next_delay(age=0, polls=0, duration=5) == 45  # still the unlearned rule
+    assert policy.next_delay(age=0, polls=0, duration=5) == 30  # still the unlearned rule
     _learn(policy, [120.0])
     assert policy.next_delay(age=0, polls=0, duration=5) == pytest.approx(121)
 
@@ -309,9 +333,10 @@ def test_impossible_observations_are_ignored(running_at: float, finished_by: flo
         # at 100 + sqrt(60 * 2.95) = 113.3; drawn at either poll it would be 102.95 or
         # 132.95.
         pytest.param(100.0, 130.0, 107, 120, id="between two polls"),
-        # Before the first poll, leaning late (F = (x / 60)^3): the pile x^4 / (4 * 60^3)
-        # reaches 2.95 at 40.0; drawn uniformly it would at sqrt(120 * 2.95) = 18.8.
-        pytest.param(0.0, 60.0, 33, 46, id="before the first poll"),
+        # Before the first poll, with nothing learnt after it: spread evenly (drawn
+        # leaning late, F = (x / 60)^3, the pile x^4 / (4 * 60^3) would reach 2.95 at
+        # 40.0), so the next poll, at sqrt(120 * 2.95) = 18.8, finds out where.
+        pytest.param(0.0, 60.0, 15, 22, id="before the first poll"),
     ],
 )
 def test_an_observed_completion_is_placed_between_the_two_polls(
@@ -321,6 +346,21 @@ def test_an_observed_completion_is_placed_between_the_two_polls(
     for _ in range(300):
         policy.observe(running_at=running_at, finished_by=finished_by, duration=5)
     assert low <= policy.next_delay(age=0, polls=0, duration=5) <= high
+
+
+def test_completions_before_the_first_poll_lean_towards_those_learnt_just_after_it() -> None:
+    """Where many finish right after the first poll, those before it finished late too."""
+    dense_after, even = _exact(call_cost=2.95), _exact(call_cost=2.95)
+    _learn(dense_after, [61.0 + i / 10 for i in range(100)])
+    _learn(even, [61.0 + 6 * i for i in range(100)])
+    for policy in (dense_after, even):
+        for _ in range(100):
+            policy.observe(running_at=0.0, finished_by=60.0, duration=5)
+    # The same 100 completions before 60 s, drawn later where the density after 60 s is
+    # high: less delay piles up early, so the first poll comes later.
+    assert dense_after.next_delay(age=0, polls=0, duration=5) > even.next_delay(
+        age=0, polls=0, duration=5
+    )
 
 
 # -- adaptive: waits in flight (censoring) ------------------------------------------------
