@@ -174,6 +174,10 @@ class History:
             curve.cost = trade.cost_on(curve)
         return curve.cost
 
+    def between(self, low: float, high: float, share: float) -> float | None:
+        """Where ``share`` of the estimate's mass between two ages is reached, if any."""
+        return self._estimate().between(low, high, share)
+
     def lean(self, age: float) -> float:
         """How a completion before the first poll (at ``age``) leans late: ``k + 1``.
 

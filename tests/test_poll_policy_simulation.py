@@ -1,113 +1,132 @@
-"""The default poll policy against ``fixed(30)``, on a virtual clock (no sleeping).
+"""The default poll policy against ``fixed(30)`` and the optimum, on a virtual clock.
 
-Tasks take lognormal times (median 90 s, sigma 0.5: most between 40 s and 200 s). Each
-task is waited from its creation, one after another, and the policy learns from every
-completion as the scheduler would tell it: between the age of the last poll that saw
-the task running (0 for its creation) and the age of the poll that saw it completed.
-After a warm-up, two numbers per policy: status calls per task, and the detection lag
-(from the real completion to the poll that sees it).
+Tasks take lognormal times, on a grid of shapes: medians 60, 90, 180 and 300 s, sigma
+0.3, 0.5 and 0.8 (with sigma 0.5, the middle 80 % of a 90 s median take 47-171 s). Each
+task is waited from its creation, one after another (``tests/poll_simulation.py``). The
+optimum is the least mean detection lag any schedule reaches with ``fixed(30)``'s
+status calls per task, knowing the true distribution (dynamic programming).
 
-Run with ``-s`` to see the figures. For reference, the best schedule possible for these
-durations (dynamic programming with the true distribution known) has a mean lag of
-about 10.3 s for fixed(30)'s 3.84 calls per task, 31 % below fixed(30); the assertion
-below asks for 25 %.
+Run with ``-s`` to see the figures; ``benchmarks/policy_grid.py`` prints the whole grid
+as a table and draws the chart of lag against calls on the performance page.
 """
 
 from __future__ import annotations
 
-import math
-import random
-import statistics
-
-import attrs
 import pytest
+from poll_simulation import Figures, Lognormal, optimum, simulate
 
 from starvideos_async import AdaptivePollPolicy, PollPolicy
 
-WARM_UP = 500
+MEDIANS = (60, 90, 180, 300)
+SIGMAS = (0.3, 0.5, 0.8)
+SEEDS = (1, 2, 3)
+WARM_UP = 500  # completions before the figures count: what the policy needs (see below)
 MEASURED = 3000
+NEAR = 1.10  # of the optimum's mean lag
+NEAR_TRADE = 1.15  # the same with few calls per task (2 to 3), where learning is harder
 
 
-@attrs.frozen
-class Figures:
-    calls_per_task: float
-    mean_lag: float
-    p95_lag: float
-
-    def __str__(self) -> str:
-        return (
-            f"{self.calls_per_task:.2f} calls/task, lag mean {self.mean_lag:.1f} s, "
-            f"p95 {self.p95_lag:.1f} s"
-        )
-
-
-def durations(seed: int, median: float, sigma: float, count: int) -> list[float]:
-    rng = random.Random(seed)
-    return [rng.lognormvariate(math.log(median), sigma) for _ in range(count)]
-
-
-def simulate(policy: PollPolicy, task_durations: list[float], warm_up: int = WARM_UP) -> Figures:
-    """Wait on each task from its creation, as the scheduler drives a policy."""
-    calls: list[int] = []
-    lags: list[float] = []
-    for number, duration in enumerate(task_durations):
-        age = running_at = 0.0
-        polls = 0
-        while True:
-            age += policy.next_delay(age=age, polls=polls, duration=5)
-            polls += 1
-            if age >= duration:
-                break
-            running_at = age
-        policy.observe(running_at=running_at, finished_by=age, duration=5)
-        if number >= warm_up:
-            calls.append(polls)
-            lags.append(age - duration)
-    lags.sort()
-    return Figures(statistics.fmean(calls), statistics.fmean(lags), lags[int(0.95 * len(lags))])
-
-
-def compare(seed: int, median: float, sigma: float) -> tuple[Figures, Figures]:
-    work = durations(seed, median, sigma, WARM_UP + MEASURED)
-    fixed = simulate(PollPolicy.fixed(30), work)
-    default = simulate(AdaptivePollPolicy(seed=seed), work)
-    print(  # noqa: T201 - the figures are the point of this test (run with -s)
-        f"\nlognormal median {median:g} s sigma {sigma:g} seed {seed}:"
-        f"\n  fixed(30): {fixed}\n  default:   {default}"
-        f"\n  default/fixed: calls x{default.calls_per_task / fixed.calls_per_task:.2f}, "
-        f"mean lag x{default.mean_lag / fixed.mean_lag:.2f}"
+def _report(label: str, fixed: Figures, other: Figures, best: float) -> None:
+    print(  # noqa: T201 - the figures are the point of these tests (run with -s)
+        f"\n{label}: fixed(30) {fixed}; default {other}; optimum lag {best:.1f} s"
+        f"\n  default: calls x{other.calls_per_task / fixed.calls_per_task:.3f} of fixed(30), "
+        f"lag x{other.mean_lag / best:.3f} of the optimum"
     )
-    return fixed, default
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_default_policy_beats_fixed_30_on_lag_for_no_more_calls(seed: int) -> None:
-    fixed, default = compare(seed, median=90, sigma=0.5)
-    assert default.calls_per_task <= fixed.calls_per_task
-    assert default.mean_lag <= 0.75 * fixed.mean_lag
-    assert default.p95_lag < fixed.p95_lag
+@pytest.mark.parametrize("sigma", SIGMAS)
+@pytest.mark.parametrize("median", MEDIANS)
+def test_once_learnt_the_default_is_near_the_optimum_for_fixed_30s_calls(
+    median: float, sigma: float
+) -> None:
+    """No more calls than ``fixed(30)``, a mean lag within 10 % of the best possible.
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("median", "sigma"), [(90, 0.3), (90, 0.8), (60, 0.5), (180, 0.5)])
-def test_default_policy_stays_sensible_on_other_durations(median: float, sigma: float) -> None:
-    """Reported, loosely checked: one call is worth ``call_cost`` seconds of lag here too.
-
-    Narrow distributions get far lower lag; wide or long ones trade lag for calls
-    differently from fixed(30) (fewer calls for the same lag at a 180 s median, more
-    calls for a much lower lag at 60 s), never both worse.
+    Counted from the 500th completion of a fresh policy on: that is what it needs.
     """
-    fixed, default = compare(1, median, sigma)
-    assert default.mean_lag < fixed.mean_lag or default.calls_per_task < fixed.calls_per_task
-    assert default.calls_per_task < 1.25 * fixed.calls_per_task
-    assert default.mean_lag < 1.1 * fixed.mean_lag
+    shape = Lognormal(median, sigma)
+    best = optimum(shape, shape.fixed(30)[0])
+    for seed in SEEDS:
+        work = shape.draw(seed, WARM_UP + MEASURED)
+        fixed = simulate(PollPolicy.fixed(30), work, WARM_UP)
+        default = simulate(AdaptivePollPolicy(seed=seed), work, WARM_UP)
+        _report(f"median {median} s, sigma {sigma}, seed {seed}", fixed, default, best)
+        assert default.calls_per_task <= fixed.calls_per_task
+        assert default.mean_lag <= NEAR * best
 
 
-def test_before_learning_the_default_is_in_the_range_the_service_asks_for() -> None:
-    """Unlearned (a fresh client): no status call before 45 s, none more often than 5 s."""
-    policy = AdaptivePollPolicy(seed=1, min_samples=10**9)  # never trusts what it learns
-    cold = simulate(policy, durations(1, 90, 0.5, 2000), warm_up=0)
-    fixed = simulate(PollPolicy.fixed(30), durations(1, 90, 0.5, 2000), warm_up=0)
-    print(f"\nunlearned default: {cold}\nfixed(30):         {fixed}")  # noqa: T201
-    assert cold.calls_per_task < 1.3 * fixed.calls_per_task
-    assert cold.mean_lag < fixed.mean_lag
+@pytest.mark.parametrize("sigma", SIGMAS)
+@pytest.mark.parametrize("median", MEDIANS)
+def test_before_it_has_learnt_anything_it_is_no_worse_than_fixed_30(
+    median: float, sigma: float
+) -> None:
+    """Never trusting what it learns, it polls exactly as ``fixed(30)``. A fresh policy
+    trusts what it learnt from its 8th completion on: over its first ``WARM_UP`` tasks,
+    while it learns, fewer calls than fixed(30) and a lag within 5 % of its (far less on
+    narrower shapes; on sigma 0.8, where even the optimum gains only 10 %, about even)."""
+    work = Lognormal(median, sigma).draw(1, WARM_UP)
+    fixed = simulate(PollPolicy.fixed(30), work)
+    cold = simulate(AdaptivePollPolicy(seed=1, min_samples=10**9), work)
+    learning = simulate(AdaptivePollPolicy(seed=1), work)
+    print(f"\nmedian {median} s, sigma {sigma}: fixed(30) {fixed}, learning {learning}")  # noqa: T201
+    assert cold == fixed
+    assert learning.calls_per_task <= fixed.calls_per_task
+    assert learning.mean_lag <= 1.05 * fixed.mean_lag
+
+
+@pytest.mark.parametrize("factor", [2.0, 0.5], ids=["slows down", "speeds up"])
+def test_when_the_service_changes_pace_it_relearns_within_its_memory(factor: float) -> None:
+    """The median doubles or halves after 1,000 tasks (median 90 s, sigma 0.5).
+
+    Within ``memory`` (512) completions of the change the window holds only the new
+    pace: from there on it does as well as a policy that never saw the old one. Meanwhile
+    at most a quarter more calls than ``fixed(30)``, or a quarter more lag.
+    """
+    before, after = Lognormal(90, 0.5), Lognormal(90 * factor, 0.5)
+    best = optimum(after, after.fixed(30)[0])
+    for seed in SEEDS:
+        old, new = before.draw(seed, 1000), after.draw(seed + 100, 512 + MEASURED)
+        policy, fixed30 = AdaptivePollPolicy(seed=seed), PollPolicy.fixed(30)
+        simulate(policy, old)
+        relearning = simulate(policy, new[:512])
+        fixed_relearning = simulate(fixed30, new[:512])
+        relearnt = simulate(policy, new[512:])
+        fixed = simulate(fixed30, new[512:])
+        fresh = simulate(AdaptivePollPolicy(seed=seed), new, warm_up=512)
+        _report(f"x{factor} pace, seed {seed}, relearning", fixed_relearning, relearning, best)
+        _report(f"x{factor} pace, seed {seed}, relearnt", fixed, relearnt, best)
+        _report(f"x{factor} pace, seed {seed}, never saw the old", fixed, fresh, best)
+        assert relearning.calls_per_task <= 1.25 * fixed_relearning.calls_per_task
+        assert relearning.mean_lag <= 1.25 * fixed_relearning.mean_lag
+        assert relearnt.calls_per_task <= fixed.calls_per_task
+        assert relearnt.mean_lag <= 1.05 * fresh.mean_lag
+
+
+@pytest.mark.parametrize("budget", [2.5, 4.0, 8.0])
+def test_a_budget_of_calls_per_task_is_spent_near_the_optimum(budget: float) -> None:
+    shape = Lognormal(90, 0.5)
+    best = optimum(shape, budget)
+    work = shape.draw(1, WARM_UP + MEASURED)
+    policy = simulate(AdaptivePollPolicy(seed=1, calls_per_task=budget), work, WARM_UP)
+    print(f"\nbudget {budget}: {policy}; optimum lag {best:.1f} s")  # noqa: T201
+    assert policy.calls_per_task == pytest.approx(budget, rel=0.05)
+    assert policy.mean_lag <= (NEAR if budget > 3 else NEAR_TRADE) * best
+
+
+@pytest.mark.parametrize("interval", [15, 60])
+def test_another_interval_is_matched_on_calls_and_beaten_on_lag(interval: float) -> None:
+    shape = Lognormal(90, 0.5)
+    best = optimum(shape, shape.fixed(interval)[0])
+    work = shape.draw(1, WARM_UP + MEASURED)
+    fixed = simulate(PollPolicy.fixed(interval), work, WARM_UP)
+    policy = simulate(AdaptivePollPolicy(seed=1, interval=interval), work, WARM_UP)
+    _report(f"interval {interval}", fixed, policy, best)
+    assert policy.calls_per_task <= fixed.calls_per_task
+    assert policy.mean_lag <= (NEAR if interval < 30 else NEAR_TRADE) * best
+
+
+def test_a_higher_call_cost_trades_calls_for_lag() -> None:
+    work = Lognormal(90, 0.5).draw(1, WARM_UP + MEASURED)
+    cheap = simulate(AdaptivePollPolicy(seed=1, call_cost=1), work, WARM_UP)
+    dear = simulate(AdaptivePollPolicy(seed=1, call_cost=8), work, WARM_UP)
+    assert dear.calls_per_task < cheap.calls_per_task
+    assert dear.mean_lag > cheap.mean_lag
