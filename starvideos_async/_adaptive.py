@@ -5,19 +5,27 @@ duration, when tasks finish, and polls where completions are likely. The next po
 comes when waiting any longer would cost more detection delay than one status call is
 worth (``call_cost`` seconds): the expected delay piles up fast where many tasks finish,
 so polls are dense there and sparse elsewhere. Before it has seen ``min_samples``
-completions it polls first at ``first_poll`` and then every quarter of the task's age.
-Every delay is clamped to ``[min_interval, max_interval]`` and jittered so that a batch
-does not poll in lockstep.
+completions it polls as ``fixed(interval)`` does. Learnt delays are clamped to
+``[min_interval, max_interval]`` and jittered so that a batch does not poll in lockstep.
 
 The rule is the marginal one of the classic inspection problem: with ``F`` the learnt
 distribution of completion ages and ``S(t)`` its mass beyond the age ``t`` of the task
 (the chance it is still running), the next poll is at the first ``x`` with
 ``integral of (F(a) - F(t)) for a from t to x >= call_cost * S(t)``: the detection delay
-expected to pile up by ``x`` pays for one call. It comes within a few per cent of the
-optimal schedule (found by dynamic programming) for the same number of calls.
-``tests/test_poll_policy_simulation.py`` (one task at a time) and
-``tests/test_poll_policy_overlap.py`` (tasks overlapping) compare it with ``fixed(30)``
-on lognormal task durations on a virtual clock.
+expected to pile up by ``x`` pays for one call. Given the true distribution and the
+``call_cost`` that spends a given number of calls, it comes within 1 % of the optimal
+schedule (dynamic programming) for those calls. So a budget (:class:`Trade`: calls per
+task, or by default the calls ``fixed(interval)`` would make on the learnt ``F``) is
+turned into a ``call_cost`` by bisection over the schedules it gives, once per build of
+the estimate. ``tests/test_poll_policy_simulation.py`` compares the result with the
+optimum on a grid of lognormal task shapes, and ``tests/test_poll_policy_overlap.py``
+with ``fixed(30)`` with tasks overlapping.
+
+A completion is known only to lie between two polls; it is learnt at a point drawn in
+between: uniformly, except before the first poll, where the density is taken to grow
+as a power of the age that joins the density learnt just after the first poll (see
+:meth:`History.lean`): a first poll late in the body of the distribution would
+otherwise teach that many tasks finish early.
 
 How ``F`` is learnt, per bucket:
 
@@ -68,6 +76,7 @@ __all__ = ["DECAY", "LEAN", "History", "Trade"]
 
 _SMOOTHING = 1.0  # the width of a completion's piece: see _pieces
 _PIECES = 256  # at most, per estimate
+_CENSORED = 2048  # waits in flight counted one by one in an estimate; more are sampled
 _GROW = 2  # a bucket's window holds at least _GROW times the most waits seen in flight
 DECAY = 1 - 1 / 64  # of the clock's pace: about the last 64 sightings count
 _STALE_SHARE = 4  # rebuild a bucket's estimate once len(data) / 4 changes piled up
@@ -112,12 +121,20 @@ class History:
         self._changes += 1
 
     def _rebuild(self) -> _Curve:
-        """The Kaplan-Meier estimate of the completion ages, as a smoothed curve."""
+        """The Kaplan-Meier estimate of the completion ages, as a smoothed curve.
+
+        Beyond ``_CENSORED`` waits in flight an even sample of them stands for all (each
+        counting for as many), so that a build stays a few milliseconds with 100,000.
+        """
         start = self.start
-        entries: list[float] = []  # ages at which tasks entered the window, when > 0
+        waits = list(self.inflight.values())
+        step = max(1, -(-len(waits) // _CENSORED))
+        waits, weight = waits[::step], len(waits) / max(len(waits[::step]), 1)
+        done_entries: list[float] = []  # ages at which tasks entered the window, when > 0
+        running_entries: list[float] = []
         if start == -math.inf:
             ages = self.sorted.copy()  # it changes after the build, not the estimate
-            censored = sorted([age for age, _ in self.inflight.values()])
+            censored = sorted([age for age, _ in waits])
         else:
             ages, censored = [], []
             for age, origin, _ in self.recent:
@@ -125,26 +142,34 @@ class History:
                 if entry <= age:  # else it finished before the window
                     ages.append(age)
                     if entry > 0:
-                        entries.append(entry)
-            for age, origin in self.inflight.values():
+                        done_entries.append(entry)
+            for age, origin in waits:
                 entry = start - origin
                 if entry <= age:  # else not seen running inside the window
                     censored.append(age)
                     if entry > 0:
-                        entries.append(entry)
+                        running_entries.append(entry)
             ages.sort()
             censored.sort()
-            entries.sort()
+            done_entries.sort()
+            running_entries.sort()
         # At risk at the i-th completion age a: the tasks that went through a inside the
         # window and ended at a or after, counting the completions at a after the i-th
         # as later (the product over tied ages comes out the same).
-        n, n_out = len(ages) + len(censored), len(entries)
-        left = bisect.bisect_left
-        at_risk = [n - i - left(censored, a) for i, a in enumerate(ages)]
-        if entries:
-            right = bisect.bisect_right
+        left, right = bisect.bisect_left, bisect.bisect_right
+        n_done, n_running = len(ages), len(censored)
+        at_risk = [
+            n_done - i + weight * (n_running - left(censored, a)) for i, a in enumerate(ages)
+        ]
+        if done_entries or running_entries:  # less those entering the window after a
             at_risk = [
-                max(r - n_out + right(entries, a), 1) for r, a in zip(at_risk, ages, strict=True)
+                max(
+                    r
+                    - (len(done_entries) - right(done_entries, a))
+                    - weight * (len(running_entries) - right(running_entries, a)),
+                    1.0,
+                )
+                for r, a in zip(at_risk, ages, strict=True)
             ]
         factors = [1.0 - 1.0 / r for r in at_risk]
         survival = list(itertools.accumulate(factors, operator.mul, initial=1.0))
