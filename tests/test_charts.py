@@ -166,3 +166,24 @@ def test_the_committed_charts_are_drawn_from_the_committed_results(
 
     for chart in tmp_path.glob("*.svg"):
         assert chart.read_bytes() == (STATIC / chart.name).read_bytes(), chart.name
+
+
+def test_the_committed_policy_chart_is_drawn_from_the_committed_grid(tmp_path: Path) -> None:
+    """``benchmarks/policy_grid.py --chart-only`` redraws ``policy-trade.svg`` as committed;
+    and the figures the performance page quotes from it are the ones in the file."""
+    script = ROOT / "benchmarks" / "policy_grid.py"
+    spec = importlib.util.spec_from_file_location("policy_grid", script)
+    assert spec is not None
+    assert spec.loader is not None
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    results = json.loads((STATIC / "policy-grid.json").read_text(encoding="utf-8"))
+    (tmp_path / "policy-grid.json").write_text(json.dumps(results), encoding="utf-8")
+
+    grid.main(["--chart-only", "--out", str(tmp_path)])
+
+    drawn = (tmp_path / "policy-trade.svg").read_text(encoding="utf-8")
+    assert drawn == (STATIC / "policy-trade.svg").read_text(encoding="utf-8")
+    ET.fromstring(drawn)  # noqa: S314 - the chart this test just drew
+    page = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert grid.table(results["grid"]) in page
