@@ -4,7 +4,8 @@ No network and no sleeping: the simulation of ``tests/test_poll_policy_simulatio
 (``tests/poll_simulation.py``), run over the grid of lognormal task shapes (medians 60,
 90, 180 and 300 s; sigma 0.3, 0.5 and 0.8; seeds 1-3) and over a range of trades (fixed
 intervals, the default with the same ``interval``, and the optimum) at median 90 s,
-sigma 0.5. Writes the figures as JSON and draws ``policy-trade.svg`` from them::
+sigma 0.5; and the longest the default policy holds the event loop with 100,000 waits
+in flight. Writes the figures as JSON and draws ``policy-trade.svg`` from them::
 
     python benchmarks/policy_grid.py                 # about a minute
     python benchmarks/policy_grid.py --chart-only    # redraw from the JSON
@@ -18,8 +19,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,38 @@ def trade() -> dict[str, list[list[float]]]:
         calls = low * (high / low) ** (i / steps)
         best.append([calls, optimum(TRADE_SHAPE, calls)])
     return {"fixed": fixed, "default": default, "optimum": best}
+
+
+def steps(waits: int = 100_000, rounds: int = 3) -> dict[str, float]:
+    """The default policy's calls with ``waits`` waits in flight, as the scheduler makes
+    them: for each answer, ``running()`` then ``next_delay()``, or ``observe()`` then
+    ``ended()`` for a completion (one in ten). The time of each pair, in ms."""
+    rng = random.Random(1)
+    policy = AdaptivePollPolicy(seed=1)
+    shape = Lognormal(90, 0.5)
+    for duration in shape.draw(1, 512):
+        policy.observe(running_at=duration * 0.9, finished_by=duration, duration=5)
+    keys = [object() for _ in range(waits)]
+    took = []
+    for number in range(rounds):
+        for key in keys:
+            age = 30.0 * (number + 1) + rng.random()
+            started = time.perf_counter()
+            if rng.random() < 0.1:
+                policy.observe(running_at=age - 20, finished_by=age, duration=5)
+                policy.ended(key=key)
+            else:
+                policy.running(key=key, age=age, duration=5)
+                policy.next_delay(age=age, polls=number + 1, duration=5)
+            took.append(time.perf_counter() - started)
+    took.sort()
+    return {
+        "waits": waits,
+        "calls": len(took),
+        "mean_us": statistics.fmean(took) * 1e6,
+        "p99_us": took[int(0.99 * len(took))] * 1e6,
+        "max_ms": took[-1] * 1e3,
+    }
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -188,11 +223,18 @@ def main(argv: list[str] | None = None) -> int:
             "measured": MEASURED,
             "grid": grid(),
             "trade": trade(),
+            "steps": steps(),
         }
         args.out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     (args.out / CHART).write_text(chart(results), encoding="utf-8")
     print(table(results["grid"]))
+    step = results["steps"]
+    print(
+        f"\nWith {step['waits']:,} waits in flight, the default policy's calls for one "
+        f"answer: mean {step['mean_us']:.1f} us, p99 {step['p99_us']:.1f} us, "
+        f"max {step['max_ms']:.1f} ms ({step['calls']:,} answers)."
+    )
     return 0
 
 

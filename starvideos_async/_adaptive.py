@@ -67,16 +67,19 @@ import itertools
 import math
 import operator
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
 
 import attrs
 
 __all__ = ["DECAY", "LEAN", "History", "Trade"]
 
+_T = TypeVar("_T")
+
 
 _SMOOTHING = 1.0  # the width of a completion's piece: see _pieces
 _PIECES = 256  # at most, per estimate
-_CENSORED = 2048  # waits in flight counted one by one in an estimate; more are sampled
+_SAMPLE = 1024  # completions (and waits) counted one by one in an estimate; more: sampled
 _GROW = 2  # a bucket's window holds at least _GROW times the most waits seen in flight
 DECAY = 1 - 1 / 64  # of the clock's pace: about the last 64 sightings count
 _STALE_SHARE = 4  # rebuild a bucket's estimate once len(data) / 4 changes piled up
@@ -123,21 +126,21 @@ class History:
     def _rebuild(self) -> _Curve:
         """The Kaplan-Meier estimate of the completion ages, as a smoothed curve.
 
-        Beyond ``_CENSORED`` waits in flight an even sample of them stands for all (each
-        counting for as many), so that a build stays a few milliseconds with 100,000.
+        Beyond ``_SAMPLE`` completions (or waits in flight), an even sample of them
+        stands for all, each counting for as many: with 100,000 waits in flight (and a
+        window twice that) a build stays a few milliseconds of the event loop.
         """
         start = self.start
-        waits = list(self.inflight.values())
-        step = max(1, -(-len(waits) // _CENSORED))
-        waits, weight = waits[::step], len(waits) / max(len(waits[::step]), 1)
+        waits, running = _thin(self.inflight.values())
         done_entries: list[float] = []  # ages at which tasks entered the window, when > 0
         running_entries: list[float] = []
         if start == -math.inf:
-            ages = self.sorted.copy()  # it changes after the build, not the estimate
+            ages, done = _thin(self.sorted)
             censored = sorted([age for age, _ in waits])
         else:
+            recent, done = _thin(self.recent)
             ages, censored = [], []
-            for age, origin, _ in self.recent:
+            for age, origin, _ in recent:
                 entry = start - origin
                 if entry <= age:  # else it finished before the window
                     ages.append(age)
@@ -155,25 +158,19 @@ class History:
             running_entries.sort()
         # At risk at the i-th completion age a: the tasks that went through a inside the
         # window and ended at a or after, counting the completions at a after the i-th
-        # as later (the product over tied ages comes out the same).
+        # as later (the product over tied ages comes out the same), less those that
+        # entered the window after a.
         left, right = bisect.bisect_left, bisect.bisect_right
-        n_done, n_running = len(ages), len(censored)
-        at_risk = [
-            n_done - i + weight * (n_running - left(censored, a)) for i, a in enumerate(ages)
-        ]
-        if done_entries or running_entries:  # less those entering the window after a
-            at_risk = [
-                max(
-                    r
-                    - (len(done_entries) - right(done_entries, a))
-                    - weight * (len(running_entries) - right(running_entries, a)),
-                    1.0,
-                )
-                for r, a in zip(at_risk, ages, strict=True)
-            ]
-        factors = [1.0 - 1.0 / r for r in at_risk]
+        at_risk = []
+        for i, a in enumerate(ages):
+            risk = done * (len(ages) - i) + running * (len(censored) - left(censored, a))
+            if done_entries or running_entries:
+                risk -= done * (len(done_entries) - right(done_entries, a))
+                risk -= running * (len(running_entries) - right(running_entries, a))
+            at_risk.append(max(risk, done))
+        factors = [1.0 - done / r for r in at_risk]
         survival = list(itertools.accumulate(factors, operator.mul, initial=1.0))
-        weights = [s / r for s, r in zip(survival[:-1], at_risk, strict=True)]
+        weights = [s * done / r for s, r in zip(survival[:-1], at_risk, strict=True)]
         return _Curve(ages, weights, survival[-1])
 
     def _estimate(self) -> _Curve:
@@ -415,6 +412,14 @@ class _Curve:
         if slope > 0 and f0 + slope * (xs[k] - x0) >= target:
             return x0 + (target - f0) / slope
         return xs[k]  # a completion's point mass at xs[k] reaches it
+
+
+def _thin(values: Iterable[_T]) -> tuple[list[_T], float]:
+    """At most about ``_SAMPLE`` of ``values``, evenly spaced, and how many each stands for."""
+    every = list(values)
+    step = max(1, -(-len(every) // _SAMPLE))
+    sample = every[::step]
+    return sample, len(every) / len(sample) if sample else 1.0
 
 
 def _pieces(ages: list[float], weights: list[float]) -> list[tuple[float, float, float]]:
