@@ -377,7 +377,11 @@ class _Curve:
         # Solve pile + (f0 - f_age) * d + rho * d * d / 2 = budget for d >= 0.
         rate, rest = f0 - f_age, budget - pile
         root = rate + math.sqrt(rate * rate + 2 * rho * rest)
-        return x0 + (2 * rest / root if root > 0 else 0.0)
+        target = x0 + (2 * rest / root if root > 0 else 0.0)
+        # Past the last completion nothing is known (the tasks seen running longer, the
+        # tail, pile up no delay in the rule): no further than half of it (or of the
+        # age) past it.
+        return min(target, max(xs[-1], age) * 1.5)
 
     def quantile(self, age: float, share: float) -> float | None:
         """The first ``x >= age`` with ``F(x) - F(age) >= share * S(age)``, or ``None``."""

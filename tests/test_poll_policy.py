@@ -202,14 +202,16 @@ def test_the_next_poll_pays_one_call_with_the_delay_piled_up_and_censoring_count
     Kaplan-Meier: the waits seen running at ``finish`` or later were at risk there, so the
     completions weigh ``1 / (done + later)`` each and ``S = 1`` before ``finish``. The
     delay piled up by ``x > finish`` is ``done / (done + later) * (x - finish)``; the
-    poll comes when it reaches ``call_cost * S``. Waits seen only younger change nothing.
+    poll comes when it reaches ``call_cost * S``, but no later than half of ``finish``
+    past it: beyond the last completion nothing is known. Waits seen only younger change
+    nothing.
     """
     age *= finish  # somewhere before the completions
     policy = _exact(call_cost=cost)
     _learn(policy, [finish] * done)
     _run(policy, running)
     later = sum(r >= finish for r in running)
-    want = finish + cost * (done + later) / done - age
+    want = min(finish + cost * (done + later) / done, 1.5 * finish) - age
     assert policy.next_delay(age=age, polls=1, duration=5) == pytest.approx(want, rel=1e-9)
 
 
