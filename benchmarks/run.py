@@ -987,10 +987,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "optionally +uvloop (default: sdk,aiohttp,httpx)",
     )
     p.add_argument("--fake-loop", choices=("asyncio", "uvloop"), default="asyncio")
-    p.add_argument("--poll-tasks", type=int, help="polling: tasks per run (default 300)")
-    p.add_argument("--poll-warmup", type=int, help="polling: first tasks, the policy learning")
+    p.add_argument("--poll-tasks", type=int, help="polling: tasks per run (default 600)")
+    p.add_argument("--poll-warmup", type=int, help="polling: first tasks, learning (150)")
     p.add_argument("--poll-scale", type=float, help="polling: real s per simulated s (0.05)")
-    p.add_argument("--poll-spread", type=float, help="polling: simulated s of arrivals (600)")
+    p.add_argument("--poll-spread", type=float, help="polling: simulated s of arrivals (1200)")
     p.add_argument("--poll-repeats", type=int, help="polling: repeats per policy (default 3)")
     p.add_argument("--lognormal", type=float, nargs=2, default=(90.0, 0.5))
     p.add_argument("--policies", default="default,fixed:30,fixed:1")
