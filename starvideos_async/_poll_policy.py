@@ -390,7 +390,9 @@ class AdaptivePollPolicy(PollPolicy):
         else:
             target = history.next_poll(age, history.call_cost(self._trade))
             # Past every completion remembered nothing says when it ends: a quarter of
-            # the age (a task of an unusual length is polled less and less often).
-            delay = age * 0.25 if target is None else target - age
+            # the age (a task of an unusual length is polled less and less often), but
+            # no less often than every two intervals.
+            tail = min(age * 0.25, 2 * self.interval)
+            delay = tail if target is None else target - age
             delay *= 1.0 + self.jitter * (2.0 * self._rng.random() - 1.0)
         return min(max(delay, self.min_interval), self.max_interval)
