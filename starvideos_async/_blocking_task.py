@@ -24,14 +24,13 @@ if TYPE_CHECKING:
     import os
     from pathlib import Path
 
-    from ._blocking import StarVideos
     from ._models import Estimate, ProgressCallback, TaskStatus, Video
     from ._poll_policy import PollPolicy
     from ._requests import VideoRequest
     from ._subscriptions import StatusCallback, StatusFetcher
     from ._task import VideoTask
 
-__all__ = ["BlockingIterator", "BlockingVideoTask", "Caller"]
+__all__ = ["BlockingIterator", "BlockingTaskClient", "BlockingVideoTask", "Caller"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -147,6 +146,24 @@ class BlockingIterator(Generic[T]):
         self.close()
 
 
+class BlockingTaskClient(Protocol):
+    """What a blocking task handle uses of its client: part of :class:`StarVideos`' API.
+
+    A handle is typed by this, not by the client's class, so that this module (which
+    the client's module imports) does not import the client's.
+    """
+
+    def download(
+        self,
+        video_or_task: BlockingVideoTask,
+        dest: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> Path: ...
+
+
 class BlockingVideoTask:
     """A handle on one task, for :class:`StarVideos`: :class:`VideoTask` with blocking calls.
 
@@ -157,7 +174,7 @@ class BlockingVideoTask:
 
     __slots__ = ("_caller", "_owner", "_task")
 
-    def __init__(self, owner: StarVideos, caller: Caller, task: VideoTask) -> None:
+    def __init__(self, owner: BlockingTaskClient, caller: Caller, task: VideoTask) -> None:
         self._owner = owner
         self._caller = caller
         self._task = task
@@ -191,8 +208,12 @@ class BlockingVideoTask:
         return self._task.submitted_at
 
     @property
-    def client(self) -> StarVideos:
-        """The client this handle belongs to."""
+    def client(self) -> BlockingTaskClient:
+        """The client this handle belongs to: the :class:`StarVideos` that made it.
+
+        Type checkers know it by what a handle uses of it (:class:`BlockingTaskClient`);
+        ``isinstance(task.client, StarVideos)`` gives them the rest.
+        """
         return self._owner
 
     def wait(
