@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import aiohttp
 
@@ -21,7 +21,7 @@ from ._models import ProgressCallback, Video
 from ._outcomes import AsCompleted, Outcomes, wait_all
 from ._poll_policy import PollPolicy
 from ._polling import Scheduler
-from ._requests import VideoRequest
+from ._requests import VideoRequest, check_requests, request_of
 from ._serde import structure_video
 from ._subscriptions import StatusCallback, StatusFetcher
 from ._task import TaskContext, VideoTask
@@ -225,7 +225,7 @@ class AsyncStarVideos:
 
         See :class:`VideoRequest` for every rule.
         """
-        inputs: dict[str, Any] = {
+        inputs = {
             "duration": duration,
             "ratio": ratio,
             "images": images,
@@ -234,13 +234,7 @@ class AsyncStarVideos:
             "last_image": last_image,
             "reference_videos": reference_videos,
         }
-        if isinstance(prompt, VideoRequest):
-            if model != "starvideos_v3" or any(v is not None for v in inputs.values()):
-                raise TypeError("pass either a VideoRequest or keyword arguments, not both")
-            request = prompt
-        else:
-            request = VideoRequest(prompt=prompt, model=model, **inputs)
-        return await self._creates.one(request, max_retries)
+        return await self._creates.one(request_of(prompt, model, inputs), max_retries)
 
     @overload
     async def submit_many(
@@ -274,12 +268,8 @@ class AsyncStarVideos:
         :class:`SubmitManyError` holding every created task and every error is
         raised if any create failed; with ``True`` the errors are returned in place.
         """
-        batch = list(requests)
-        for index, item in enumerate(batch):
-            if not isinstance(item, VideoRequest):
-                raise TypeError(f"requests[{index}] is {type(item).__name__}, not VideoRequest")
         return await self._creates.many(
-            batch, return_exceptions=return_exceptions, max_retries=max_retries
+            check_requests(requests), return_exceptions=return_exceptions, max_retries=max_retries
         )
 
     # -- reading -------------------------------------------------------------------
