@@ -209,7 +209,7 @@ class BlockingVideoTask:
 
     @property
     def client(self) -> BlockingTaskClient:
-        """The client this handle belongs to: the :class:`StarVideos` that made it.
+        """The client this handle belongs to (the :class:`StarVideos` that made it).
 
         Type checkers know it by what a handle uses of it (:class:`BlockingTaskClient`);
         ``isinstance(task.client, StarVideos)`` gives them the rest.

@@ -185,7 +185,7 @@ class VideoTask:
 
     @property
     def client(self) -> TaskClient:
-        """The client this handle belongs to: the :class:`AsyncStarVideos` that made it.
+        """The client this handle belongs to (the :class:`AsyncStarVideos` that made it).
 
         Type checkers know it by what a handle uses of it (:class:`TaskClient`);
         ``isinstance(task.client, AsyncStarVideos)`` gives them the rest.
