@@ -147,10 +147,9 @@ class BlockingIterator(Generic[T]):
 
 
 class BlockingTaskClient(Protocol):
-    """What a blocking task handle uses of its client: part of :class:`StarVideos`' API.
+    """What a handle uses of its :class:`StarVideos`; the type of :attr:`BlockingVideoTask.client`.
 
-    A handle is typed by this, not by the client's class, so that this module (which
-    the client's module imports) does not import the client's.
+    Not the client's class: this module, which the client's imports, does not import it.
     """
 
     def download(
@@ -211,8 +210,7 @@ class BlockingVideoTask:
     def client(self) -> BlockingTaskClient:
         """The client this handle belongs to (the :class:`StarVideos` that made it).
 
-        Type checkers know it by what a handle uses of it (:class:`BlockingTaskClient`);
-        ``isinstance(task.client, StarVideos)`` gives them the rest.
+        Typed by what a handle uses of it; ``isinstance()`` narrows it to the client.
         """
         return self._owner
 

@@ -50,10 +50,9 @@ __all__ = [
 
 
 class TaskClient(Protocol):
-    """What a task handle uses of its client: part of :class:`AsyncStarVideos`' public API.
+    """What a handle uses of its :class:`AsyncStarVideos`; the type of :attr:`VideoTask.client`.
 
-    A handle is typed by this, not by the client's class, so that this module (which
-    the client's module imports) does not import the client's.
+    Not the client's class: this module, which the client's imports, does not import it.
     """
 
     @property
@@ -187,8 +186,7 @@ class VideoTask:
     def client(self) -> TaskClient:
         """The client this handle belongs to (the :class:`AsyncStarVideos` that made it).
 
-        Type checkers know it by what a handle uses of it (:class:`TaskClient`);
-        ``isinstance(task.client, AsyncStarVideos)`` gives them the rest.
+        Typed by what a handle uses of it; ``isinstance()`` narrows it to the client.
         """
         return self._context.client
 
