@@ -241,9 +241,11 @@ class StarVideos:
                 max_retries=max_retries,
             )
         )
-        wrapped = [self._wrap(r) if isinstance(r, VideoTask) else r for r in results]
+        wrapped: list[BlockingVideoTask | StarVideosError] = [
+            self._wrap(r) if isinstance(r, VideoTask) else r for r in results
+        ]
         if not return_exceptions and any(isinstance(r, StarVideosError) for r in wrapped):
-            raise SubmitManyError(wrapped)  # type: ignore[arg-type]
+            raise SubmitManyError(wrapped)
         return wrapped
 
     # -- reading -------------------------------------------------------------------

@@ -24,14 +24,13 @@ if TYPE_CHECKING:
     import os
     from pathlib import Path
 
-    from ._blocking import StarVideos
     from ._models import Estimate, ProgressCallback, TaskStatus, Video
     from ._poll_policy import PollPolicy
     from ._requests import VideoRequest
     from ._subscriptions import StatusCallback, StatusFetcher
     from ._task import VideoTask
 
-__all__ = ["BlockingIterator", "BlockingVideoTask", "Caller"]
+__all__ = ["BlockingIterator", "BlockingTaskClient", "BlockingVideoTask", "Caller"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -147,6 +146,23 @@ class BlockingIterator(Generic[T]):
         self.close()
 
 
+class BlockingTaskClient(Protocol):
+    """What a handle uses of its :class:`StarVideos`; the type of :attr:`BlockingVideoTask.client`.
+
+    Not the client's class: this module, which the client's imports, does not import it.
+    """
+
+    def download(
+        self,
+        video_or_task: BlockingVideoTask,
+        dest: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> Path: ...
+
+
 class BlockingVideoTask:
     """A handle on one task, for :class:`StarVideos`: :class:`VideoTask` with blocking calls.
 
@@ -157,7 +173,7 @@ class BlockingVideoTask:
 
     __slots__ = ("_caller", "_owner", "_task")
 
-    def __init__(self, owner: StarVideos, caller: Caller, task: VideoTask) -> None:
+    def __init__(self, owner: BlockingTaskClient, caller: Caller, task: VideoTask) -> None:
         self._owner = owner
         self._caller = caller
         self._task = task
@@ -191,8 +207,11 @@ class BlockingVideoTask:
         return self._task.submitted_at
 
     @property
-    def client(self) -> StarVideos:
-        """The client this handle belongs to."""
+    def client(self) -> BlockingTaskClient:
+        """The client this handle belongs to (the :class:`StarVideos` that made it).
+
+        Typed by what a handle uses of it; ``isinstance()`` narrows it to the client.
+        """
         return self._owner
 
     def wait(

@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import aiohttp
 
 from . import _retry
 from ._config import Timeout, check_count, check_rate, resolve_api_key, resolve_base_url
 from ._creates import Creates
-from ._errors import (
-    ConfigurationError,
-    StarVideosError,
-    TaskFailedError,
-    TaskTimeoutError,
-)
+from ._errors import StarVideosError, TaskFailedError, TaskTimeoutError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport, result_path
-from ._limits import Coordinated, Coordinator, Limiter, RateGate, default_limiter
+from ._limits import ClientLimits, Coordinator, Limiter
 from ._models import ProgressCallback, Video
 from ._outcomes import AsCompleted, Outcomes, wait_all
 from ._poll_policy import PollPolicy
 from ._polling import Scheduler
-from ._requests import VideoRequest
+from ._requests import VideoRequest, check_requests, request_of
 from ._serde import structure_video
 from ._subscriptions import StatusCallback, StatusFetcher
 from ._task import TaskContext, VideoTask
@@ -100,49 +95,29 @@ class AsyncStarVideos:
         self.max_concurrency = max_concurrency
         self.poll_policy = poll_policy if poll_policy is not None else PollPolicy.default()
         api_key = resolve_api_key(api_key)
-        self._shared: Coordinated | None = None
-        self._coordinator = coordinator
-        if coordinator is not None:
-            if not isinstance(coordinator, Coordinator):
-                raise ConfigurationError("coordinator", coordinator, "a RedisCoordinator")
-            if limiter is not None:
-                raise ConfigurationError("limiter", limiter, "None with a coordinator")
-            self._shared = coordinator.coordinate(
-                api_key=api_key,
-                base_url=str(self.base_url),
-                max_concurrency=max_concurrency,
-                max_status_rate=max_status_rate,
-            )
-            limiter = self._shared.limiter
+        self._limits = ClientLimits(
+            limiter,
+            coordinator,
+            api_key=api_key,
+            base_url=str(self.base_url),
+            max_concurrency=max_concurrency,
+            max_status_rate=max_status_rate,
+        )
         self._http = HTTPTransport(
             api_key=api_key,
             base_url=self.base_url,
             timeout=Timeout.coerce(timeout),
             retry=retry_policy or _retry.RetryPolicy(max_retries=max_retries),
-            limiter=limiter if limiter is not None else default_limiter(max_concurrency),
+            limiter=self._limits.limiter,
             session=session,
             connection_limit=max(100, max_concurrency),
             max_response_bytes=max_response_bytes,
         )
-        self._status_gate = (
-            RateGate(max_status_rate) if self._shared is None else self._shared.gate
-        )
         self._scheduler = Scheduler(
-            gate=self._status_gate, retry=self._http.retry, max_in_flight=max_concurrency
+            gate=self._limits.gate, retry=self._http.retry, max_in_flight=max_concurrency
         )
-
-        # With a coordinator, the client's own fetcher is its retrieve() shared between
-        # processes (still gated and retried inside, like retrieve() itself).
-        # A final status another process fetched ends this client's waits on the task
-        # at once (offered to the scheduler under the same fetcher, ``own``).
-        def offer(task_id: str, answer: Callable[[], Video]) -> None:
-            self._scheduler.offer(own, task_id, answer)
-
-        own: StatusFetcher = (
-            self.retrieve
-            if self._shared is None
-            else self._shared.share_polls(self.retrieve, offer)
-        )
+        # retrieve(); with a coordinator, its polls are shared with other processes
+        own = self._limits.status_fetcher(self.retrieve, self._scheduler.offer)
         self._tasks = TaskContext(
             client=self,
             scheduler=self._scheduler,
@@ -173,7 +148,7 @@ class AsyncStarVideos:
     @property
     def coordinator(self) -> Coordinator | None:
         """The coordinator the client shares its limits through (``None``: its own)."""
-        return self._coordinator
+        return self._limits.coordinator
 
     @property
     def closed(self) -> bool:
@@ -190,8 +165,7 @@ class AsyncStarVideos:
         await self._scheduler.aclose()
         await self._creates.drain()
         await self._http.aclose()
-        if self._shared is not None:  # its slots, its subscriptions (after the last request)
-            await self._shared.aclose()
+        await self._limits.aclose()  # shared slots, subscriptions (after the last request)
 
     @property
     def orphaned_tasks(self) -> list[VideoTask]:
@@ -251,7 +225,7 @@ class AsyncStarVideos:
 
         See :class:`VideoRequest` for every rule.
         """
-        inputs: dict[str, Any] = {
+        inputs = {
             "duration": duration,
             "ratio": ratio,
             "images": images,
@@ -260,13 +234,7 @@ class AsyncStarVideos:
             "last_image": last_image,
             "reference_videos": reference_videos,
         }
-        if isinstance(prompt, VideoRequest):
-            if model != "starvideos_v3" or any(v is not None for v in inputs.values()):
-                raise TypeError("pass either a VideoRequest or keyword arguments, not both")
-            request = prompt
-        else:
-            request = VideoRequest(prompt=prompt, model=model, **inputs)
-        return await self._creates.one(request, max_retries)
+        return await self._creates.one(request_of(prompt, model, inputs), max_retries)
 
     @overload
     async def submit_many(
@@ -300,12 +268,8 @@ class AsyncStarVideos:
         :class:`SubmitManyError` holding every created task and every error is
         raised if any create failed; with ``True`` the errors are returned in place.
         """
-        batch = list(requests)
-        for index, item in enumerate(batch):
-            if not isinstance(item, VideoRequest):
-                raise TypeError(f"requests[{index}] is {type(item).__name__}, not VideoRequest")
         return await self._creates.many(
-            batch, return_exceptions=return_exceptions, max_retries=max_retries
+            check_requests(requests), return_exceptions=return_exceptions, max_retries=max_retries
         )
 
     # -- reading -------------------------------------------------------------------
@@ -327,7 +291,7 @@ class AsyncStarVideos:
             parse=structure_video,
             task_id=task_id,
             max_retries=max_retries,
-            gate=self._status_gate,
+            gate=self._limits.gate,
         )
 
     # -- downloading ---------------------------------------------------------------

@@ -39,13 +39,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import attrs
 
 if TYPE_CHECKING:
     from ._models import Video
-    from ._task import VideoTask
 
 __all__ = [
     "APIConnectionError",
@@ -133,18 +132,26 @@ def _shown(value: object) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-class SubmitManyError(StarVideosError):
+#: The task handles a :class:`SubmitManyError` holds: :class:`~starvideos_async.VideoTask`
+#: from :class:`~starvideos_async.AsyncStarVideos`, :class:`~starvideos_async.BlockingVideoTask`
+#: from :class:`~starvideos_async.StarVideos` (errors sit below the modules of both).
+TaskT = TypeVar("TaskT")
+
+
+class SubmitManyError(StarVideosError, Generic[TaskT]):
     """Some creates of :meth:`~starvideos_async.AsyncStarVideos.submit_many` failed.
 
     Nothing is dropped: the created tasks are here, in input order, beside the errors.
 
     Attributes:
         results: One entry per request, in input order: a
-            :class:`~starvideos_async.VideoTask` or the :class:`StarVideosError` its
+            :class:`~starvideos_async.VideoTask` (a
+            :class:`~starvideos_async.BlockingVideoTask` from
+            :class:`~starvideos_async.StarVideos`) or the :class:`StarVideosError` its
             create raised.
     """
 
-    def __init__(self, results: list[VideoTask | StarVideosError]) -> None:
+    def __init__(self, results: list[TaskT | StarVideosError]) -> None:
         self.results = results
         failed = sum(isinstance(r, StarVideosError) for r in results)
         first = next(r for r in results if isinstance(r, StarVideosError))
@@ -154,7 +161,7 @@ class SubmitManyError(StarVideosError):
         )
 
     @property
-    def tasks(self) -> list[VideoTask]:
+    def tasks(self) -> list[TaskT]:
         """The tasks that were created, in input order."""
         return [r for r in self.results if not isinstance(r, StarVideosError)]
 

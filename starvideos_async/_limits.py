@@ -8,6 +8,8 @@
 * :class:`Coordinator`: where a client gets limits shared with other processes (a
   limiter, a gate whose passes take an async step, a status fetcher that shares polls);
   ``starvideos_async.redis`` has one. Without it nothing here leaves the process.
+* :class:`ClientLimits`: the limiter and the gate of one client, its own or shared
+  through its coordinator, and the status fetcher that goes with them.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
+from ._errors import ConfigurationError
+
 if TYPE_CHECKING:
     from ._models import Video
 
-__all__ = ["Coordinated", "Coordinator", "Limiter", "RateGate", "default_limiter"]
+__all__ = [
+    "ClientLimits",
+    "Coordinated",
+    "Coordinator",
+    "Limiter",
+    "RateGate",
+    "default_limiter",
+]
 
 
 @runtime_checkable
@@ -165,6 +176,72 @@ class Coordinator(Protocol):
     ) -> Coordinated:
         """The shared limits of one client with this key, base URL and limits."""
         ...
+
+
+class ClientLimits:
+    """One client's limits: its own, or shared with other processes through a coordinator.
+
+    Attributes:
+        limiter: What every API request of the client holds while on the wire: the
+            shared limiter with a coordinator, else ``limiter`` or the default one.
+        gate: Every status call of the client passes it (the shared one with a
+            coordinator).
+        coordinator: The coordinator given, or ``None``.
+    """
+
+    def __init__(
+        self,
+        limiter: Limiter | None,
+        coordinator: Coordinator | None,
+        *,
+        api_key: str,
+        base_url: str,
+        max_concurrency: int,
+        max_status_rate: float | None,
+    ) -> None:
+        self.coordinator = coordinator
+        self._shared: Coordinated | None = None
+        if coordinator is None:
+            self.limiter = limiter if limiter is not None else default_limiter(max_concurrency)
+            self.gate = RateGate(max_status_rate)
+            return
+        if not isinstance(coordinator, Coordinator):
+            raise ConfigurationError("coordinator", coordinator, "a RedisCoordinator")
+        if limiter is not None:
+            raise ConfigurationError("limiter", limiter, "None with a coordinator")
+        self._shared = coordinator.coordinate(
+            api_key=api_key,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            max_status_rate=max_status_rate,
+        )
+        self.limiter = self._shared.limiter
+        self.gate = self._shared.gate
+
+    def status_fetcher(
+        self,
+        retrieve: Callable[[str], Awaitable[Video]],
+        offer: Callable[[object, str, Callable[[], Video]], None],
+    ) -> Callable[[str], Awaitable[Video]]:
+        """The client's own status fetcher: ``retrieve``, or its polls shared by a coordinator.
+
+        Shared, each final status another process fetched is passed on to
+        ``offer(fetcher, task_id, answer)`` (the scheduler's), under the fetcher returned
+        here, so that it ends this client's waits on the task at once.
+        """
+        if self._shared is None:
+            return retrieve
+
+        def offered(task_id: str, answer: Callable[[], Video]) -> None:
+            offer(shared, task_id, answer)
+
+        shared = self._shared.share_polls(retrieve, offered)
+        return shared
+
+    async def aclose(self) -> None:
+        """The client closed (after its last request): let go of the shared limits."""
+        if self._shared is not None:
+            await self._shared.aclose()
 
 
 def _now() -> float:

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 from yarl import URL
 
 from ._errors import InvalidRequestError
 
-__all__ = ["INPUT_FIELDS", "MODELS", "ModelSpec", "VideoRequest", "check_timeout"]
+__all__ = [
+    "INPUT_FIELDS",
+    "MODELS",
+    "ModelSpec",
+    "VideoRequest",
+    "check_requests",
+    "check_timeout",
+    "request_of",
+]
 
 
 #: The optional inputs of the create body, by their Python names; each model takes some.
@@ -328,3 +337,25 @@ class VideoRequest:
         if self.reference_images:
             return "image"
         return ("text", "image", "first_last_frame")[min(len(self.images), 2)]
+
+
+def request_of(prompt: str | VideoRequest, model: str, inputs: Mapping[str, Any]) -> VideoRequest:
+    """What ``submit(prompt, model=..., **inputs)`` asks for: a checked :class:`VideoRequest`.
+
+    ``prompt`` itself when it is one; then ``model`` and every input must be left alone.
+    """
+    if isinstance(prompt, VideoRequest):
+        if model != "starvideos_v3" or any(value is not None for value in inputs.values()):
+            raise TypeError("pass either a VideoRequest or keyword arguments, not both")
+        return prompt
+    return VideoRequest(prompt=prompt, model=model, **inputs)
+
+
+def check_requests(requests: Iterable[object]) -> list[VideoRequest]:
+    """The requests of ``submit_many()`` or a batch, in a list; each a :class:`VideoRequest`."""
+    checked = []
+    for index, request in enumerate(requests):
+        if not isinstance(request, VideoRequest):
+            raise TypeError(f"requests[{index}] is {type(request).__name__}, not VideoRequest")
+        checked.append(request)
+    return checked

@@ -35,13 +35,13 @@ if TYPE_CHECKING:
     import os
     from pathlib import Path
 
-    from ._client import AsyncStarVideos
     from ._models import Estimate
 
 __all__ = [
     "ClosesOnExit",
     "Item",
     "StatusStream",
+    "TaskClient",
     "TaskContext",
     "VideoTask",
     "close_all",
@@ -49,10 +49,14 @@ __all__ = [
 ]
 
 
-class _Client(Protocol):
-    """What a handle uses of its client (the public API, nothing else)."""
+class TaskClient(Protocol):
+    """What a handle uses of its :class:`AsyncStarVideos`; the type of :attr:`VideoTask.client`.
 
-    poll_policy: PollPolicy
+    Not the client's class: this module, which the client's imports, does not import it.
+    """
+
+    @property
+    def poll_policy(self) -> PollPolicy: ...
 
     async def download(
         self,
@@ -78,7 +82,7 @@ class TaskContext:
             itself; any other fetcher is gated and retried by the scheduler.
     """
 
-    client: _Client
+    client: TaskClient
     scheduler: Scheduler
     status_fetcher: StatusFetcher
     own_fetcher: StatusFetcher
@@ -179,9 +183,12 @@ class VideoTask:
         return self.latest.status if self.latest is not None else None
 
     @property
-    def client(self) -> AsyncStarVideos:
-        """The client this handle belongs to."""
-        return self._context.client  # type: ignore[return-value]
+    def client(self) -> TaskClient:
+        """The client this handle belongs to (the :class:`AsyncStarVideos` that made it).
+
+        Typed by what a handle uses of it; ``isinstance()`` narrows it to the client.
+        """
+        return self._context.client
 
     def _seen(self, video: Video) -> None:
         # An unchanged snapshot keeps the one held: the new one is freed at once, while

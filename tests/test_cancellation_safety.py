@@ -195,7 +195,7 @@ async def test_a_custom_fetchers_own_transient_error_is_retried(fake: FakeStarVi
 
 
 async def test_a_custom_fetcher_error_surfaces_as_itself_after_the_retries(
-    fake: FakeStarVideos,
+    fake: FakeStarVideos, sleeps: list[float]
 ) -> None:
     async def broken(task_id: str) -> Video:
         raise OSError("database is down")
@@ -204,6 +204,7 @@ async def test_a_custom_fetcher_error_surfaces_as_itself_after_the_retries(
         task = client.task(fake.create_task().id)
         with pytest.raises(OSError, match="database is down"):
             await task.wait(status_fetcher=broken, timeout=10)
+    assert len(sleeps) == 1  # after its one retry
 
 
 async def test_a_huge_gateway_error_page_stays_a_retryable_server_error(

@@ -1,4 +1,9 @@
-"""The ``starvideos`` command line, run as a real subprocess against the fake service."""
+"""The ``starvideos`` command line against the fake service.
+
+Most tests call the console script's function in this process (the ``cli`` fixture);
+those about the process itself (``python -m starvideos_async``, its exit codes and
+output, signals, a server that runs until interrupted, the demo) run a real subprocess.
+"""
 
 from __future__ import annotations
 
@@ -100,9 +105,9 @@ CLIP = "https://cdn.example.com/clip.mp4"
     ],
 )
 async def test_submit_sends_the_o3_options(
-    fake: FakeStarVideos, options: list[str], sent: dict[str, object]
+    fake: FakeStarVideos, options: list[str], sent: dict[str, object], cli: Cli
 ) -> None:
-    code, out, err = await starvideos(
+    code, out, err = await cli(
         "submit", "a fox", "--model", "starvideos_o3", *options, "--json", env=env_for(fake)
     )
     assert code == EXIT_OK, err
@@ -112,42 +117,45 @@ async def test_submit_sends_the_o3_options(
 
 
 async def test_status_wait_and_download_of_an_existing_task(
-    fake: FakeStarVideos, tmp_path: Path
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli
 ) -> None:
     task = fake.create_task({"prompt": "waves", "model": "starvideos_v3"})
     fake.hold(task.id)  # stays "processing" until released
+    await asyncio.sleep(0.05)  # past its 10 ms in the queue
     env = env_for(fake)
 
-    code, out, _ = await starvideos("status", task.id, env=env)
+    code, out, _ = await cli("status", task.id, env=env)
     assert code == EXIT_OK
     assert out.split()[:2] == [task.id, "processing"]
     fake.release(task.id)
 
-    code, out, err = await starvideos("wait", task.id, "--poll-interval", "0.01", env=env)
+    code, out, err = await cli("wait", task.id, "--poll-interval", "0.01", env=env)
     assert code == EXIT_OK, err
     assert out.split()[:2] == [task.id, "completed"]
     assert f"{task.id} completed" in err  # each status change is shown on stderr
 
-    code, out, err = await starvideos("download", task.id, str(tmp_path), "--json", env=env)
+    code, out, err = await cli("download", task.id, str(tmp_path), "--json", env=env)
     assert code == EXIT_OK, err
     path = Path(json.loads(out)["path"])
     assert path.parent == tmp_path
     assert path.read_bytes() == fake.video_bytes(task.id)
 
 
-async def test_wait_exits_1_when_the_task_failed(fake: FakeStarVideos) -> None:
+async def test_wait_exits_1_when_the_task_failed(fake: FakeStarVideos, cli: Cli) -> None:
     task = fake.create_task({"prompt": "x", "model": "starvideos_v3"})
     fake.fail(task.id, error="content moderation")
-    code, out, _ = await starvideos(
+    code, out, _ = await cli(
         "wait", task.id, "--poll-interval", "0.01", "--json", env=env_for(fake)
     )
     assert code == EXIT_FAILED
     assert json.loads(out)["error"] == "content moderation"
 
 
-async def test_generate_submits_waits_and_downloads(fake: FakeStarVideos, tmp_path: Path) -> None:
+async def test_generate_submits_waits_and_downloads(
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli
+) -> None:
     target = tmp_path / "dusk.mp4"
-    code, out, err = await starvideos(
+    code, out, err = await cli(
         "generate",
         "waves at dusk",
         "--image",
@@ -204,32 +212,32 @@ async def test_generate_submits_waits_and_downloads(fake: FakeStarVideos, tmp_pa
     ],
 )
 async def test_bad_arguments_exit_2_before_any_request(
-    fake: FakeStarVideos, args: list[str], needle: str
+    fake: FakeStarVideos, args: list[str], needle: str, cli: Cli
 ) -> None:
-    code, _, err = await starvideos(*args, env=env_for(fake))
+    code, _, err = await cli(*args, env=env_for(fake))
     assert code == EXIT_USAGE
     assert needle in err
     assert fake.counters["create"] == fake.counters["status"] == 0
 
 
-async def test_missing_key_is_a_usage_error_that_names_the_variable() -> None:
-    code, _, err = await starvideos("status", "video_starvideos_1")
+async def test_missing_key_is_a_usage_error_that_names_the_variable(cli: Cli) -> None:
+    code, _, err = await cli("status", "video_starvideos_1")
     assert code == EXIT_USAGE
     assert "STARVIDEOS_API_KEY" in err
 
 
 async def test_key_from_file_is_used_and_never_printed(
-    fake: FakeStarVideos, tmp_path: Path
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli
 ) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(fake.api_key + "\n")
     env = {"STARVIDEOS_BASE_URL": fake.base_url}
-    code, out, err = await starvideos("--api-key-file", str(key_file), "submit", "a fox", env=env)
+    code, out, err = await cli("--api-key-file", str(key_file), "submit", "a fox", env=env)
     assert code == EXIT_OK, err
     assert fake.api_key not in out + err
     # A wrong key: a typed error, still without the key.
     key_file.write_text("sk-wrong-key-123")
-    code, out, err = await starvideos("--api-key-file", str(key_file), "submit", "a fox", env=env)
+    code, out, err = await cli("--api-key-file", str(key_file), "submit", "a fox", env=env)
     assert code == EXIT_FAILED
     assert "AuthenticationError" in err
     assert "sk-wrong-key-123" not in out + err
@@ -252,11 +260,11 @@ async def test_key_from_file_is_used_and_never_printed(
     ],
 )
 async def test_bad_o3_batch_rows_exit_2_with_the_line_number(
-    fake: FakeStarVideos, tmp_path: Path, name: str, content: str, line: int
+    fake: FakeStarVideos, tmp_path: Path, name: str, content: str, line: int, cli: Cli
 ) -> None:
     source = tmp_path / name
     source.write_text(content)
-    code, _, err = await starvideos(
+    code, _, err = await cli(
         "batch", str(source), "--journal", str(tmp_path / "j.sqlite3"), env=env_for(fake)
     )
     assert code == EXIT_USAGE
@@ -330,12 +338,12 @@ O3_CSV = (
 
 @pytest.mark.parametrize(("name", "content"), [("o3.jsonl", O3_JSONL), ("o3.csv", O3_CSV)])
 async def test_batch_rows_take_the_o3_fields(
-    fake: FakeStarVideos, tmp_path: Path, name: str, content: str
+    fake: FakeStarVideos, tmp_path: Path, name: str, content: str, cli: Cli
 ) -> None:
     source = tmp_path / name
     source.write_text(content)
     journal = str(tmp_path / "j.sqlite3")
-    code, out, err = await starvideos(
+    code, out, err = await cli(
         "batch", str(source), "--journal", journal, "--poll-interval", "0.01", env=env_for(fake)
     )
     assert code == EXIT_OK, err + out
@@ -344,7 +352,7 @@ async def test_batch_rows_take_the_o3_fields(
 
 
 async def test_batch_runs_to_the_end_and_resumes_without_creating_twice(
-    fake: FakeStarVideos, tmp_path: Path
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli
 ) -> None:
     source = tmp_path / "in.csv"
     source.write_text(
@@ -366,7 +374,7 @@ async def test_batch_runs_to_the_end_and_resumes_without_creating_twice(
         str(tmp_path / "results.jsonl"),
     ]
     (tmp_path / "videos").mkdir()
-    code, out, err = await starvideos(*args, env=env_for(fake))
+    code, out, err = await cli(*args, env=env_for(fake))
     assert code == EXIT_OK, err + out
     assert "summary: 3/3" in out  # plain output when not a terminal
     results = [json.loads(x) for x in (tmp_path / "results.jsonl").read_text().splitlines()]
@@ -376,18 +384,20 @@ async def test_batch_runs_to_the_end_and_resumes_without_creating_twice(
         assert Path(record["path"]).read_bytes() == fake.video_bytes(record["task_id"])
     assert fake.created == 3
 
-    code, out, err = await starvideos(*args, "--json", env=env_for(fake))
+    code, out, err = await cli(*args, "--json", env=env_for(fake))
     assert code == EXIT_OK, err
     assert fake.created == 3  # resumed: nothing created twice
     summary = json.loads(out.splitlines()[-1])
     assert summary["event"] == "summary"
 
 
-async def test_batch_exits_1_when_some_tasks_failed(fake: FakeStarVideos, tmp_path: Path) -> None:
+async def test_batch_exits_1_when_some_tasks_failed(
+    fake: FakeStarVideos, tmp_path: Path, cli: Cli
+) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text('{"prompt": "a", "key": "a"}\n{"prompt": "b", "key": "b"}\n')
     fake.failure_rate = 1.0  # every task created from now on fails
-    code, out, _ = await starvideos(
+    code, out, _ = await cli(
         "batch",
         str(source),
         "--journal",
@@ -561,13 +571,13 @@ async def test_batch_max_concurrency_caps_requests_at_once(
 ) -> None:
     source = write_prompts(tmp_path / "in.jsonl", 6)
     fake.auto_advance = False
-    fake.latency = 0.2  # the creates overlap unless capped
+    fake.latency = 0.1  # the creates overlap unless capped (three rounds of two: 0.3 s)
     env = env_for(fake)
     extra = ["--max-concurrency", "2"]
     if how == "env":
         env["STARVIDEOS_MAX_CONCURRENCY"], extra = "2", []
     code, _, err = await cli(
-        "batch", str(source), "--journal", str(tmp_path / "j.sqlite3"), "--timeout", "3",
+        "batch", str(source), "--journal", str(tmp_path / "j.sqlite3"), "--timeout", "1.5",
         "--poll-interval", "0.05", *extra, env=env,
     )  # fmt: skip
     assert code == EXIT_TIMEOUT, err
@@ -586,7 +596,7 @@ async def test_max_status_rate_caps_status_calls_per_second(
     if how == "env":
         env["STARVIDEOS_MAX_STATUS_RATE"], extra = "3", []
     code, _, err = await cli(
-        "batch", str(source), "--journal", str(tmp_path / "j.sqlite3"), "--timeout", "2.5",
+        "batch", str(source), "--journal", str(tmp_path / "j.sqlite3"), "--timeout", "1.5",
         "--poll-interval", "0.01", *extra, env=env,
     )  # fmt: skip
     assert code == EXIT_TIMEOUT, err

@@ -490,7 +490,11 @@ async def test_malformed_2xx_is_a_malformed_response_error(
     ids=["html", "truncated", "empty", "wrong types", "nested", "string", "message", "code_msg"],
 )
 async def test_fakes_malformed_faults_become_malformed_response_errors(
-    fake: FakeStarVideos, fake_client: AsyncStarVideos, endpoint: Endpoint, fault: Fault
+    fake: FakeStarVideos,
+    fake_client: AsyncStarVideos,
+    endpoint: Endpoint,
+    fault: Fault,
+    sleeps: list[float],
 ) -> None:
     """A create is never sent twice; a status call is retried, and the malformation
     surfaces once it outlasts the retries."""
@@ -498,8 +502,9 @@ async def test_fakes_malformed_faults_become_malformed_response_errors(
     fake.inject(fault, endpoint=endpoint, times=None)
     with pytest.raises(MalformedResponseError):
         await _call(fake_client, endpoint, task_id)
-    retries = 2  # the client's default
+    retries = 2  # the client's default (each after a backoff, recorded and not slept)
     assert fake.counters[endpoint] == (1 if endpoint == "create" else 1 + retries)
+    assert len(sleeps) == (0 if endpoint == "create" else retries)
 
 
 @pytest.mark.parametrize(("body", "content_type", "message"), NAMING_A_TASK)

@@ -89,9 +89,12 @@ class Capture(logging.Handler):
 
 
 async def test_key_is_in_no_log_record_or_error_whatever_fault_strikes(
-    fake: FakeStarVideos, api_key: str, tmp_path: Path
+    fake: FakeStarVideos, api_key: str, tmp_path: Path, sleeps: list[float]
 ) -> None:
-    """Every fault once, everything logged at DEBUG and every error raised, searched."""
+    """Every fault once, everything logged at DEBUG and every error raised, searched.
+
+    The retries' waits (a second for each 429's Retry-After) are recorded, not slept.
+    """
     capture = Capture()
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     root = logging.getLogger()
@@ -119,6 +122,7 @@ async def test_key_is_in_no_log_record_or_error_whatever_fault_strikes(
         root.setLevel(old_level)
     # (broken status answers are retried away: the other faults must still raise)
     assert len(errors) >= 9, "the tour should have produced errors to search"
+    assert 1.0 in sleeps  # the 429s were retried, after the wait their Retry-After asked
     assert any(r.name == "starvideos_async" and "retry" in r.getMessage() for r in capture.records)
     assert any(r.headers.get("Authorization") == f"Bearer {api_key}" for r in fake.requests)
     texts = [formatter.format(r) + repr(r.args) + repr(r.__dict__) for r in capture.records]

@@ -368,7 +368,9 @@ async def test_a_non_retryable_sdk_error_of_a_custom_fetcher_ends_the_wait_at_on
     assert calls == 1
 
 
-async def test_a_fetcher_that_returns_no_video_is_a_type_error(client: AsyncStarVideos) -> None:
+async def test_a_fetcher_that_returns_no_video_is_a_type_error(
+    client: AsyncStarVideos, sleeps: list[float]
+) -> None:
     async def wrong(task_id: str) -> Any:
         return {"id": task_id, "status": "completed"}
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import attrs
 
 from starvideos_async._errors import InvalidRequestError
-from starvideos_async._requests import VideoRequest
+from starvideos_async._requests import VideoRequest, check_requests
 from starvideos_async._serde import request_body
 
 from ._journal import JournalEntry, canonical_json
@@ -41,9 +41,7 @@ def batch_items(requests: Iterable[VideoRequest]) -> list[BatchItem]:
     """
     items: list[BatchItem] = []
     seen: set[str] = set()
-    for position, request in enumerate(requests):
-        if not isinstance(request, VideoRequest):
-            raise TypeError(f"requests[{position}] is {type(request).__name__}, not VideoRequest")
+    for position, request in enumerate(check_requests(requests)):
         body = canonical_json(request_body(request))
         key = request.key
         if key is None:

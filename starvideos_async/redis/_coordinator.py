@@ -177,8 +177,8 @@ class Coordinated:
     ) -> None:
         self._coordinator = coordinator
         self.prefix = prefix
-        self.limiter = SharedLimiter(self, max_concurrency)
-        self.gate: SharedGate = SharedGate(max_status_rate, self)
+        self.limiter = SharedLimiter(self.link, max_concurrency)
+        self.gate: SharedGate = SharedGate(max_status_rate, self.link)
         self._link: Link | None = None
         self._closed = False
         self._listeners: list[Callable[[str, str], None]] = []  # (of the shared polls)
@@ -197,7 +197,7 @@ class Coordinated:
         fetch: Callable[[str], Awaitable[Video]],
         offer: Callable[[str, Callable[[], Video]], None],
     ) -> Callable[[str], Awaitable[Video]]:
-        polls = SharedPolls(self, fetch, self._coordinator.share_window, offer)
+        polls = SharedPolls(self.link, fetch, self._coordinator.share_window, offer)
         self._listeners.append(polls.published)
         if self._link is not None:
             self._link.listeners.add(polls.published)

@@ -4,6 +4,10 @@ Each one first does what the client would do alone (a local semaphore of
 ``max_concurrency`` slots, the local rate gate, the client's own status call), then the
 shared step in Redis. When Redis is unavailable the shared step is skipped, so the
 local limits remain and nothing waits on Redis.
+
+Each is given ``link``, a function returning the client's link to Redis (made on first
+use; it raises :class:`Unavailable` once the client is closed), and knows nothing else
+of the client.
 """
 
 from __future__ import annotations
@@ -15,16 +19,13 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from starvideos_async._limits import RateGate
 from starvideos_async._models import Video
 from starvideos_async._serde import structure_video
 
 from ._link import Link, Unavailable
-
-if TYPE_CHECKING:
-    from ._coordinator import Coordinated
 
 __all__ = ["SharedGate", "SharedLimiter", "SharedPolls"]
 
@@ -42,8 +43,8 @@ _SNAPSHOT_MS: Final = 60_000
 class SharedLimiter:
     """A slot of the local semaphore, then a lease on one of the shared slots."""
 
-    def __init__(self, owner: Coordinated, slots: int) -> None:
-        self._owner = owner
+    def __init__(self, link: Callable[[], Link], slots: int) -> None:
+        self._link = link
         self._slots = slots
         self._local = asyncio.Semaphore(slots)
         self._tokens: dict[asyncio.Task[Any] | None, str] = {}
@@ -66,7 +67,7 @@ class SharedLimiter:
     async def _take(self) -> str | None:
         """A shared slot's token, or ``None`` when Redis cannot be used now."""
         try:
-            link = self._owner.link()
+            link = self._link()
         except Unavailable:
             return None
         token = f"{self._prefix}:{next(self._numbers)}"
@@ -90,7 +91,7 @@ class SharedLimiter:
         token = self._tokens.pop(asyncio.current_task(), None)
         try:
             if token is not None:
-                link = self._owner.link()
+                link = self._link()
                 link.held.discard(token)
                 await link.run(
                     "RELEASE", [link.slots_key, link.waiting_key], [token, link.released_channel]
@@ -109,9 +110,9 @@ class SharedGate(RateGate):
     #: process and on to the service, and several processes add more jitter.
     SLACK: ClassVar[float] = 0.05
 
-    def __init__(self, rate: float | None, owner: Coordinated) -> None:
+    def __init__(self, rate: float | None, link: Callable[[], Link]) -> None:
         super().__init__(rate)
-        self._owner = owner
+        self._link = link
         self._spacing_us = round(self._spacing * 1_000_000)
         self._refused_until = -math.inf  # (loop time) the shared gate's last "not before"
         self._turn = -math.inf  # (loop time) when the next caller of ready() may return
@@ -137,7 +138,7 @@ class SharedGate(RateGate):
 
     async def confirm(self) -> bool:
         try:
-            link = self._owner.link()
+            link = self._link()
             wait_us = await link.run("RATE", [link.gate_key], [self._spacing_us])
         except Unavailable:
             return True  # the local gate let it through
@@ -149,7 +150,7 @@ class SharedGate(RateGate):
     def pause(self, seconds: float) -> None:
         super().pause(seconds)
         try:
-            link = self._owner.link()
+            link = self._link()
         except Unavailable:
             return
         link.soon(link.run("PAUSE", [link.gate_key], [round(seconds * 1_000_000)]))
@@ -169,12 +170,12 @@ class SharedPolls:
 
     def __init__(
         self,
-        owner: Coordinated,
+        link: Callable[[], Link],
         fetch: Callable[[str], Awaitable[Video]],
         window: float,
         offer: Callable[[str, Callable[[], Video]], None],
     ) -> None:
-        self._owner = owner
+        self._link = link
         self._fetch = fetch
         self._offer = offer
         self._window_ms = round(window * 1000)
@@ -187,7 +188,7 @@ class SharedPolls:
     async def __call__(self, task_id: str) -> Video:
         while True:
             try:
-                link = self._owner.link()
+                link = self._link()
             except Unavailable:
                 return await self._fetch(task_id)
             keys = [f"{link.prefix}:snapshot:{task_id}", f"{link.prefix}:claim:{task_id}"]

@@ -82,6 +82,7 @@ async def submit_and_read(client: AsyncStarVideos) -> None:
     )
     assert_type(task, VideoTask)
     assert_type(task.id, str)
+    assert_type(task.client.poll_policy, PollPolicy)
     assert_type(task.status, TaskStatus | str | None)
     assert_type(task.latest, Video | None)
     assert_type(task.request, VideoRequest | None)
@@ -149,9 +150,14 @@ async def many(client: AsyncStarVideos) -> None:
     try:
         await client.submit_many(requests, max_retries=1)
     except SubmitManyError as exc:
-        assert_type(exc.tasks, list[VideoTask])
+        # Generic in its task handles (an except clause cannot name them): they take the
+        # type they are given, VideoTask from this client.
+        created: list[VideoTask] = exc.tasks
+        results: list[VideoTask | StarVideosError] = exc.results
+        del created, results
         assert_type(exc.errors, dict[int, StarVideosError])
-        assert_type(exc.results, list[VideoTask | StarVideosError])
+    blocking_error = SubmitManyError[BlockingVideoTask]([StarVideosError("no")])
+    assert_type(blocking_error.tasks, list[BlockingVideoTask])
 
     videos = await client.wait_all(tasks)
     assert_type(videos, list[Video])
@@ -262,7 +268,10 @@ def blocking() -> None:
         assert_type(task.id, str)
         assert_type(task.status, TaskStatus | str | None)
         assert_type(task.latest, Video | None)
-        assert_type(task.client, StarVideos)
+        assert_type(task.client.download(task, "videos/"), Path)
+        owner = task.client
+        assert isinstance(owner, StarVideos)  # what it is; typed by what a handle uses of it
+        assert_type(owner, StarVideos)
         assert_type(task.wait(timeout=900), Video)
         assert_type(task.refresh(), Video)
         assert_type(task.estimate(), Estimate | None)
