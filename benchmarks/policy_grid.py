@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
 
 from charts import MUTED, Svg, _linear_ticks  # noqa: E402
-from poll_simulation import Lognormal, optimum, simulate  # noqa: E402
+from poll_simulation import Lognormal, against_fixed_30, optimum, simulate  # noqa: E402
 
 from starvideos_async import AdaptivePollPolicy, PollPolicy  # noqa: E402
 
@@ -52,9 +52,7 @@ def grid() -> list[dict[str, Any]]:
             shape = Lognormal(median, sigma)
             best = optimum(shape, shape.fixed(30)[0])
             for seed in SEEDS:
-                work = shape.draw(seed, WARM_UP + MEASURED)
-                fixed = simulate(PollPolicy.fixed(30), work, WARM_UP)
-                default = simulate(AdaptivePollPolicy(seed=seed), work, WARM_UP)
+                fixed, default = against_fixed_30(shape, seed, WARM_UP, MEASURED)
                 rows.append(
                     {
                         "median": median,

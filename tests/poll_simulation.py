@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
-from starvideos_async import PollPolicy
+from starvideos_async import AdaptivePollPolicy, PollPolicy
 
 _NORMAL = statistics.NormalDist()
 
@@ -33,8 +33,8 @@ _NORMAL = statistics.NormalDist()
 class Figures:
     """What a policy did on a run of tasks: status calls and detection lag per task."""
 
-    calls: Sequence[int]
-    lags: Sequence[float]
+    calls: list[int]
+    lags: list[float]
 
     @property
     def calls_per_task(self) -> float:
@@ -44,8 +44,18 @@ class Figures:
     def mean_lag(self) -> float:
         return statistics.fmean(self.lags)
 
+    def part(self, start: int, stop: int | None = None) -> Figures:
+        return Figures(self.calls[start:stop], self.lags[start:stop])
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(self.calls + other.calls, self.lags + other.lags)
+
     def __str__(self) -> str:
-        return f"{self.calls_per_task:.2f} calls/task, mean lag {self.mean_lag:.1f} s"
+        lags = sorted(self.lags)
+        return (
+            f"{self.calls_per_task:.2f} calls/task, lag mean {self.mean_lag:.1f} s, "
+            f"p95 {lags[int(0.95 * len(lags))]:.1f} s, max {lags[-1]:.1f} s"
+        )
 
 
 @attrs.frozen
@@ -98,6 +108,16 @@ def simulate(policy: PollPolicy, durations: Sequence[float], warm_up: int = 0) -
             calls.append(polls)
             lags.append(age - duration)
     return Figures(calls, lags)
+
+
+def against_fixed_30(
+    shape: Lognormal, seed: int, warm_up: int, measured: int
+) -> tuple[Figures, Figures]:
+    """``fixed(30)`` and the default policy on the same ``warm_up + measured`` tasks."""
+    work = shape.draw(seed, warm_up + measured)
+    fixed = simulate(PollPolicy.fixed(30), work, warm_up)
+    default = simulate(AdaptivePollPolicy(seed=seed), work, warm_up)
+    return fixed, default
 
 
 def optimum(shape: Lognormal, calls: float) -> float:

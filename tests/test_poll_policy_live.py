@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import statistics
 import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
 import pytest
+from poll_simulation import Figures
 
 from starvideos_async import AdaptivePollPolicy, PollPolicy
 from starvideos_async.testing import FakeStarVideos
@@ -39,32 +38,6 @@ TASKS = 400
 SPACING = 1.2  # between two creations: about 80 waits in flight at once
 WARM_UP = 150  # the first tasks, while the default learns; not measured
 INTERVAL = 30.0  # fixed(30), the docs' advice
-
-
-@attrs.frozen
-class Figures:
-    """Per task, in creation order: status calls, detection lag (simulated seconds)."""
-
-    calls: list[int]
-    lags: list[float]
-
-    @property
-    def calls_per_task(self) -> float:
-        return statistics.fmean(self.calls)
-
-    @property
-    def mean_lag(self) -> float:
-        return statistics.fmean(self.lags)
-
-    def part(self, start: int, stop: int | None = None) -> Figures:
-        return Figures(self.calls[start:stop], self.lags[start:stop])
-
-    def __str__(self) -> str:
-        lags = sorted(self.lags)
-        return (
-            f"{self.calls_per_task:.2f} calls/task, lag mean {self.mean_lag:.1f} s, "
-            f"p95 {lags[int(0.95 * len(lags))]:.1f} s, max {lags[-1]:.1f} s"
-        )
 
 
 def draw_durations(seed: int) -> list[float]:

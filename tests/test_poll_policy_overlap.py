@@ -19,10 +19,9 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import statistics
 
-import attrs
 import pytest
+from poll_simulation import Figures
 
 from starvideos_async import AdaptivePollPolicy, PollPolicy
 
@@ -30,30 +29,6 @@ TASKS = 300
 WARM_UP = 150
 SPACING = 2.0
 RUNS = 12  # pooled per seed
-
-
-@attrs.frozen
-class Figures:
-    calls: list[int]
-    lags: list[float]
-
-    @property
-    def calls_per_task(self) -> float:
-        return statistics.fmean(self.calls)
-
-    @property
-    def mean_lag(self) -> float:
-        return statistics.fmean(self.lags)
-
-    def __add__(self, other: Figures) -> Figures:
-        return Figures(self.calls + other.calls, self.lags + other.lags)
-
-    def __str__(self) -> str:
-        lags = sorted(self.lags)
-        return (
-            f"{self.calls_per_task:.2f} calls/task, lag mean {self.mean_lag:.1f} s, "
-            f"p95 {lags[int(0.95 * len(lags))]:.1f} s, max {lags[-1]:.1f} s"
-        )
 
 
 def durations(seed: int, count: int = TASKS) -> list[float]:

@@ -13,7 +13,7 @@ as a table and draws the chart of lag against calls on the performance page.
 from __future__ import annotations
 
 import pytest
-from poll_simulation import Figures, Lognormal, optimum, simulate
+from poll_simulation import Figures, Lognormal, against_fixed_30, optimum, simulate
 
 from starvideos_async import AdaptivePollPolicy, PollPolicy
 
@@ -46,9 +46,7 @@ def test_once_learnt_the_default_is_near_the_optimum_for_fixed_30s_calls(
     shape = Lognormal(median, sigma)
     best = optimum(shape, shape.fixed(30)[0])
     for seed in SEEDS:
-        work = shape.draw(seed, WARM_UP + MEASURED)
-        fixed = simulate(PollPolicy.fixed(30), work, WARM_UP)
-        default = simulate(AdaptivePollPolicy(seed=seed), work, WARM_UP)
+        fixed, default = against_fixed_30(shape, seed, WARM_UP, MEASURED)
         _report(f"median {median} s, sigma {sigma}, seed {seed}", fixed, default, best)
         assert default.calls_per_task <= fixed.calls_per_task
         assert default.mean_lag <= NEAR * best
