@@ -30,7 +30,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -337,6 +337,31 @@ def _linear_ticks(high: float) -> list[float]:
     return [step * i for i in range(count + 1)]
 
 
+def axes(
+    svg: Svg,
+    box: tuple[float, float, float, float],
+    ticks: tuple[list[float], list[float]],
+    place: tuple[Callable[[float], float], Callable[[float], float]],
+    labels: tuple[str, str],
+) -> None:
+    """Grid lines at the ticks, tick labels, the two axes and their labels.
+
+    ``box`` is ``(left, right, top, bottom)``; ``place`` maps an x and a y value to the
+    drawing; ``ticks`` and ``labels`` are x's then y's.
+    """
+    (left, right, top, bottom), (xticks, yticks), (x_of, y_of) = box, ticks, place
+    for tick in xticks:
+        svg.line(x_of(tick), top, x_of(tick), bottom)
+        svg.text(x_of(tick), bottom + 18, f"{tick:g}", anchor="middle", colour=MUTED)
+    for tick in yticks:
+        svg.line(left, y_of(tick), right, y_of(tick))
+        svg.text(left - 8, y_of(tick) + 4, f"{tick:g}", anchor="end", colour=MUTED)
+    svg.line(left, bottom, right, bottom, colour=MUTED)
+    svg.line(left, top, left, bottom, colour=MUTED)
+    svg.text((left + right) / 2, bottom + 40, labels[0], anchor="middle")
+    svg.text(30, (top + bottom) / 2, labels[1], anchor="middle", rotate=True)
+
+
 def polling_chart(report: dict[str, Any]) -> str | None:
     data = report.get("polling")
     if not data or not data.get("summary"):
@@ -364,26 +389,15 @@ def polling_chart(report: dict[str, Any]) -> str | None:
     def y_of(value: float) -> float:
         return bottom - value / yticks[-1] * (bottom - top)
 
-    for tick in xticks:
-        svg.line(x_of(tick), top, x_of(tick), bottom)
-        svg.text(x_of(tick), bottom + 18, f"{tick:g}", anchor="middle", colour=MUTED)
-    for tick in yticks:
-        svg.line(left, y_of(tick), right, y_of(tick))
-        svg.text(left - 8, y_of(tick) + 4, f"{tick:g}", anchor="end", colour=MUTED)
-    svg.line(left, bottom, right, bottom, colour=MUTED)
-    svg.line(left, top, left, bottom, colour=MUTED)
-    svg.text(
-        (left + right) / 2,
-        bottom + 40,
-        "status calls per task (log scale; fewer is cheaper)",
-        anchor="middle",
-    )
-    svg.text(
-        30,
-        (top + bottom) / 2,
-        "mean detection lag, s (lower is sooner)",
-        anchor="middle",
-        rotate=True,
+    axes(
+        svg,
+        (left, right, top, bottom),
+        (xticks, yticks),
+        (x_of, y_of),
+        (
+            "status calls per task (log scale; fewer is cheaper)",
+            "mean detection lag, s (lower is sooner)",
+        ),
     )
     for policy, f in points:
         x, y = x_of(f["calls_per_task"]), y_of(f["lag_mean"])

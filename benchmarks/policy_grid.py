@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
 
-from charts import MUTED, Svg, _linear_ticks  # noqa: E402
+from charts import MUTED, Svg, _linear_ticks, axes  # noqa: E402
 from poll_simulation import Lognormal, against_fixed_30, optimum, simulate  # noqa: E402
 
 from starvideos_async import AdaptivePollPolicy, PollPolicy  # noqa: E402
@@ -167,16 +167,13 @@ def chart(results: dict[str, Any]) -> str:
     def y_of(value: float) -> float:
         return bottom - value / yticks[-1] * (bottom - top)
 
-    for tick in xticks:
-        svg.line(x_of(tick), top, x_of(tick), bottom)
-        svg.text(x_of(tick), bottom + 18, f"{tick:g}", anchor="middle", colour=MUTED)
-    for tick in yticks:
-        svg.line(left, y_of(tick), right, y_of(tick))
-        svg.text(left - 8, y_of(tick) + 4, f"{tick:g}", anchor="end", colour=MUTED)
-    svg.line(left, bottom, right, bottom, colour=MUTED)
-    svg.line(left, top, left, bottom, colour=MUTED)
-    svg.text((left + right) / 2, bottom + 40, "status calls per task", anchor="middle")
-    svg.text(30, (top + bottom) / 2, "mean detection lag, s", anchor="middle", rotate=True)
+    axes(
+        svg,
+        (left, right, top, bottom),
+        (xticks, yticks),
+        (x_of, y_of),
+        ("status calls per task", "mean detection lag, s"),
+    )
     optimum_line = [(x_of(c), y_of(lag)) for c, lag in data["optimum"]]
     for (x1, y1), (x2, y2) in itertools.pairwise(optimum_line):
         svg.line(x1, y1, x2, y2, colour=COLOURS["optimum"])
