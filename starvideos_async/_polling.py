@@ -11,6 +11,11 @@ How it works:
   dropping the entry cancels it), at most ``max_in_flight`` at once. A call's answer
   goes to every subscriber; the entry is then due again when the most eager
   subscriber's policy says.
+* A heap item is ``(due time, ticket, entry)``; the entry keeps the ticket of its one
+  live item, so planning an entry anew or dropping it leaves its older item void, to be
+  skipped when it comes up. (Not a table of tickets beside the heap: with a hundred
+  thousand waits, a dict whose keys are always new is rebuilt every so often, and each
+  rebuild held the event loop for milliseconds.)
 * A call's task, its answer delivered, goes on with the next call due by then, if any,
   instead of ending and leaving it to a new task. Under a steady stream of due calls a
   task per call would make the garbage collector run about ten times as often (each
@@ -75,13 +80,13 @@ class Scheduler:
         self._retry = retry
         self._max_in_flight = max_in_flight
         self._in_flight = 0
-        self._entries: dict[tuple[object, str], Entry] = {}
-        # The plan: a heap of (due time, ticket), and the entry of each live ticket. Heap
-        # items hold no object: with a hundred thousand waits, items that did would
-        # each be walked by every full pass of the garbage collector.
-        self._heap: list[tuple[float, int]] = []
-        self._planned: dict[int, Entry] = {}
-        self._tickets = itertools.count()  # also: equal due times go in order
+        # Entries by fetcher, then task id (no key tuple per wait: with a hundred thousand
+        # waits, each would be one more object for every full pass of the garbage
+        # collector to walk).
+        self._entries: dict[StatusFetcher, dict[str, Entry]] = {}
+        self._waiting = 0  # entries, over every fetcher
+        self._heap: list[tuple[float, int, Entry]] = []  # the plan (see the module)
+        self._tickets = itertools.count(1)  # also: equal due times go in order
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()  # (the calls are the entries')
         self._wakeup: asyncio.Future[None] | None = None  # the driver's sleep
@@ -93,7 +98,7 @@ class Scheduler:
     @property
     def waiting(self) -> int:
         """Number of tasks being polled now."""
-        return len(self._entries)
+        return self._waiting
 
     def subscribe(
         self,
@@ -135,10 +140,11 @@ class Scheduler:
         subscription = Subscription(self, policy, origin, running_since, sink, tag)
         # Ask the policy before registering anything: if it raises, nothing is left over.
         delay = 0.0 if poll_now else subscription.next_delay(duration, time.time())
-        key = (fetcher, task_id)
-        entry = self._entries.get(key)
+        entries = self._entries.setdefault(fetcher, {})
+        entry = entries.get(task_id)
         if entry is None:
-            entry = self._entries[key] = Entry(key, fetcher, gated, duration)
+            entry = entries[task_id] = Entry(task_id, fetcher, gated, duration)
+            self._waiting += 1
         subscription.entry = entry
         entry.subscribers.append(subscription)
         due = asyncio.get_running_loop().time() + delay
@@ -148,7 +154,7 @@ class Scheduler:
             self._start_driver()
         return subscription
 
-    def offer(self, fetcher: object, task_id: str, answer: Callable[[], Video]) -> None:
+    def offer(self, fetcher: StatusFetcher, task_id: str, answer: Callable[[], Video]) -> None:
         """A final status of ``task_id`` got elsewhere (another process's status call).
 
         Ends the waits on ``(fetcher, task_id)`` with it now, rather than at their next
@@ -156,7 +162,7 @@ class Scheduler:
         call of theirs is in flight (that call's answer comes anyway); an answer that is
         not final, or that cannot be read, changes nothing.
         """
-        entry = self._entries.get((fetcher, task_id))
+        entry = self._entries.get(fetcher, {}).get(task_id)
         if entry is None or entry.call is not None or self._closed:
             return
         try:
@@ -175,7 +181,7 @@ class Scheduler:
         """End every wait with :class:`ClientClosedError`, then stop the drivers."""
         self._closed = True
         error = ClientClosedError("the StarVideos client was closed during the wait")
-        for entry in list(self._entries.values()):
+        for entry in self._all_entries():
             self._end(entry, error)
         loop = asyncio.get_running_loop()
         drivers = [task for task in self._drivers if task.get_loop() is loop]
@@ -186,12 +192,14 @@ class Scheduler:
 
     # -- bookkeeping (synchronous: no await between a check and its action) ---------------
 
+    def _all_entries(self) -> list[Entry]:
+        return [entry for entries in self._entries.values() for entry in entries.values()]
+
     def _schedule(self, entry: Entry, due: float) -> None:
-        self._planned.pop(entry.ticket, None)  # (its older plan, if any, is void)
+        """Plan ``entry``'s next call at ``due`` (its older plan, if any, is void)."""
         entry.due, entry.ticket = due, next(self._tickets)
-        self._planned[entry.ticket] = entry
-        heapq.heappush(self._heap, (due, entry.ticket))
-        if self._heap[0][1] == entry.ticket:  # first in the plan: start it or wake for it
+        heapq.heappush(self._heap, (due, entry.ticket, entry))
+        if self._heap[0][2] is entry:  # first in the plan: start it or wake for it
             self._start_due()
 
     def _start_due(self) -> None:
@@ -205,23 +213,32 @@ class Scheduler:
         loop = self._driver.get_loop()
         now = loop.time()
         while self._in_flight < self._max_in_flight:
-            entry = self._next_due()
-            if entry is None or entry.due is None or entry.due > now:
+            entry = self._take(now)
+            if entry is None:
                 break
-            heapq.heappop(self._heap)
-            del self._planned[entry.ticket]
-            entry.due = None
             self._in_flight += 1
             entry.call = loop.create_task(self._call(entry), name="starvideos-async call")
         if self._next_wake() < self._asleep_until:
             self._wake()  # the driver sets its timer anew
 
+    def _next_due(self) -> float:
+        """When the first live item of the plan is due (inf: none); void items dropped."""
+        heap = self._heap
+        while heap and heap[0][2].ticket != heap[0][1]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else math.inf
+
+    def _take(self, now: float) -> Entry | None:
+        """The entry due first if it is due by ``now``, taken off the plan; else None."""
+        if self._next_due() > now:
+            return None
+        entry = heapq.heappop(self._heap)[2]
+        entry.due, entry.ticket = None, 0
+        return entry
+
     def _next_wake(self) -> float:
         """When the driver must look again: the next due time, once there is room."""
-        entry = self._next_due()
-        if entry is None or entry.due is None or self._in_flight >= self._max_in_flight:
-            return math.inf
-        return entry.due
+        return self._next_due() if self._in_flight < self._max_in_flight else math.inf
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -237,18 +254,21 @@ class Scheduler:
 
     def _drop(self, entry: Entry) -> None:
         """Stop polling ``entry``: forget it, cancel its call in flight."""
-        if self._entries.get(entry.key) is not entry:
+        if not entry.live:
             return
-        del self._entries[entry.key]
-        self._planned.pop(entry.ticket, None)
-        entry.due = None
+        entry.live = False
+        entries = self._entries[entry.fetcher]
+        del entries[entry.task_id]
+        if not entries:
+            del self._entries[entry.fetcher]
+        self._waiting -= 1
+        entry.due, entry.ticket = None, 0  # (its item in the plan, if any, is void)
         if entry.call is not None:  # its place is free at once; the task ends in a turn
             entry.call.cancel()
             self._call_ended(entry, entry.call)
         entry.tell_ended()
-        if not self._entries:
+        if not self._waiting:
             self._heap.clear()
-            self._planned.clear()
             self._wake()  # the driver returns
 
     def _end(self, entry: Entry, update: Update) -> None:
@@ -273,27 +293,17 @@ class Scheduler:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while self._entries:
+            while self._waiting:
                 self._start_due()
                 await self._sleep(loop, self._next_wake())
         except Exception as exc:  # a bug: end the waits with it rather than hang them
             logger.exception("the status scheduler failed; ending every wait")
-            for entry in list(self._entries.values()):
+            for entry in self._all_entries():
                 self._end(entry, exc)
         finally:
             # (nobody waits any more, or aclose(): a new subscriber starts a new driver)
             if self._driver is asyncio.current_task():
                 self._driver = None
-
-    def _next_due(self) -> Entry | None:
-        """The entry whose call is due first, void heap items dropped."""
-        heap = self._heap
-        while heap:
-            entry = self._planned.get(heap[0][1])
-            if entry is not None:
-                return entry
-            heapq.heappop(heap)
-        return None
 
     async def _sleep(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
         """Sleep until ``until`` (loop time), or until something changes."""
@@ -327,10 +337,10 @@ class Scheduler:
                 outcome = exc
             except asyncio.CancelledError:  # (by _drop: the entry is gone; else ask again later)
                 self._call_ended(entry, call)
-                if self._entries.get(entry.key) is entry and not self._closed:
+                if entry.live and not self._closed:
                     self._schedule(entry, asyncio.get_running_loop().time() + _AFTER_STRAY_CANCEL)
                 raise
-            if entry.call is call and self._entries.get(entry.key) is entry:
+            if entry.call is call and entry.live:
                 entry.call = None  # (its place stays with this task for the next call)
                 try:
                     if isinstance(outcome, Video):
@@ -348,14 +358,11 @@ class Scheduler:
 
         With nothing due, ``call`` gives up its place (and ends).
         """
-        entry = self._next_due() if not self._closed else None
-        if entry is None or entry.due is None or entry.due > asyncio.get_running_loop().time():
+        entry = self._take(asyncio.get_running_loop().time()) if not self._closed else None
+        if entry is None:
             self._in_flight -= 1
             self._start_due()
             return None
-        heapq.heappop(self._heap)
-        del self._planned[entry.ticket]
-        entry.due = None
         entry.call = call
         return entry
 
@@ -410,7 +417,7 @@ class Scheduler:
         entry.tell_running(now_wall)
         for subscriber in subscribers:
             _send(subscriber, video)
-        if entry.subscribers and self._entries.get(entry.key) is entry:
+        if entry.subscribers and entry.live:
             delay = min(s.next_delay(entry.duration, now_wall) for s in entry.subscribers)
             self._schedule(entry, asyncio.get_running_loop().time() + delay)
 

@@ -54,8 +54,8 @@ class Entry:
         "duration",
         "fetcher",
         "gated",
-        "key",
         "last_running",
+        "live",
         "subscribers",
         "task_id",
         "ticket",
@@ -63,16 +63,16 @@ class Entry:
     )
 
     def __init__(
-        self, key: tuple[object, str], fetcher: StatusFetcher, gated: bool, duration: int | None
+        self, task_id: str, fetcher: StatusFetcher, gated: bool, duration: int | None
     ) -> None:
-        self.key = key
-        self.task_id = key[1]
+        self.task_id = task_id
         self.fetcher = fetcher
         self.gated = gated  # the fetcher passes the rate gate itself
         self.duration = duration
         self.subscribers: list[Subscription] = []
+        self.live = True  # until the scheduler drops it
         self.due: float | None = None  # when its next call is planned
-        self.ticket = -1  # its place in the plan
+        self.ticket = 0  # that of its live item in the scheduler's plan (0: none)
         self.call: asyncio.Task[None] | None = None  # its call in flight
         self.last_running: float | None = None  # wall time it was last seen running
         self.tracking: list[PollPolicy] | None = None  # policies told it runs
