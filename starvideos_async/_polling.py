@@ -11,11 +11,12 @@ How it works:
   dropping the entry cancels it), at most ``max_in_flight`` at once. A call's answer
   goes to every subscriber; the entry is then due again when the most eager
   subscriber's policy says.
-* A heap item is ``(due time, ticket, entry)``; the entry keeps the ticket of its one
-  live item, so planning an entry anew or dropping it leaves its older item void, to be
-  skipped when it comes up. (Not a table of tickets beside the heap: with a hundred
-  thousand waits, a dict whose keys are always new is rebuilt every so often, and each
-  rebuild held the event loop for milliseconds.)
+* A heap item is ``[due time, ticket, entry]`` (the :mod:`heapq` documentation's
+  recipe): planning an entry anew or dropping it sets its older item's entry to
+  ``None``, void, skipped when it comes up; the ticket keeps equal due times in order.
+  (Not a table of tickets beside the heap: with a hundred thousand waits, a dict whose
+  keys are always new is rebuilt every so often, and each rebuild held the event loop
+  for milliseconds.)
 * A call's task, its answer delivered, goes on with the next call due by then, if any,
   instead of ending and leaving it to a new task. Under a steady stream of due calls a
   task per call would make the garbage collector run about ten times as often (each
@@ -56,7 +57,7 @@ from ._errors import ClientClosedError
 from ._limits import RateGate
 from ._models import TaskStatus, Video
 from ._poll_policy import PollPolicy
-from ._subscriptions import Entry, Sink, StatusFetcher, Subscription, Update
+from ._subscriptions import Entry, Plan, Sink, StatusFetcher, Subscription, Update
 
 __all__ = ["Scheduler"]
 
@@ -85,8 +86,8 @@ class Scheduler:
         # collector to walk).
         self._entries: dict[StatusFetcher, dict[str, Entry]] = {}
         self._waiting = 0  # entries, over every fetcher
-        self._heap: list[tuple[float, int, Entry]] = []  # the plan (see the module)
-        self._tickets = itertools.count(1)  # also: equal due times go in order
+        self._heap: list[Plan] = []  # the plan (see the module)
+        self._tickets = itertools.count()
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()  # (the calls are the entries')
         self._wakeup: asyncio.Future[None] | None = None  # the driver's sleep
@@ -148,7 +149,7 @@ class Scheduler:
         subscription.entry = entry
         entry.subscribers.append(subscription)
         due = asyncio.get_running_loop().time() + delay
-        if entry.call is None and (entry.due is None or due < entry.due):
+        if entry.call is None and (entry.plan is None or due < entry.plan[0]):
             self._schedule(entry, due)
         if self._driver is None or self._driver.done():
             self._start_driver()
@@ -197,9 +198,10 @@ class Scheduler:
 
     def _schedule(self, entry: Entry, due: float) -> None:
         """Plan ``entry``'s next call at ``due`` (its older plan, if any, is void)."""
-        entry.due, entry.ticket = due, next(self._tickets)
-        heapq.heappush(self._heap, (due, entry.ticket, entry))
-        if self._heap[0][2] is entry:  # first in the plan: start it or wake for it
+        _void(entry)
+        plan = entry.plan = [due, next(self._tickets), entry]
+        heapq.heappush(self._heap, plan)
+        if self._heap[0] is plan:  # first in the plan: start it or wake for it
             self._start_due()
 
     def _start_due(self) -> None:
@@ -224,7 +226,7 @@ class Scheduler:
     def _next_due(self) -> float:
         """When the first live item of the plan is due (inf: none); void items dropped."""
         heap = self._heap
-        while heap and heap[0][2].ticket != heap[0][1]:
+        while heap and heap[0][2] is None:
             heapq.heappop(heap)
         return heap[0][0] if heap else math.inf
 
@@ -232,8 +234,8 @@ class Scheduler:
         """The entry due first if it is due by ``now``, taken off the plan; else None."""
         if self._next_due() > now:
             return None
-        entry = heapq.heappop(self._heap)[2]
-        entry.due, entry.ticket = None, 0
+        entry: Entry = heapq.heappop(self._heap)[2]
+        entry.plan = None
         return entry
 
     def _next_wake(self) -> float:
@@ -262,7 +264,7 @@ class Scheduler:
         if not entries:
             del self._entries[entry.fetcher]
         self._waiting -= 1
-        entry.due, entry.ticket = None, 0  # (its item in the plan, if any, is void)
+        _void(entry)
         if entry.call is not None:  # its place is free at once; the task ends in a turn
             entry.call.cancel()
             self._call_ended(entry, entry.call)
@@ -433,6 +435,13 @@ def _cancel_requested() -> bool:
     if sys.version_info >= (3, 11) and task is not None:
         return task.cancelling() > 0
     return True  # (3.10 cannot tell: taken as a cancellation)
+
+
+def _void(entry: Entry) -> None:
+    """Void ``entry``'s item in the plan, if any (it holds the entry no more)."""
+    if entry.plan is not None:
+        entry.plan[2] = None
+        entry.plan = None
 
 
 def _checked(answer: object) -> Video:

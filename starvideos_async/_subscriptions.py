@@ -12,13 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._models import Video
 from ._poll_policy import PollPolicy
 
 __all__ = [
     "Entry",
+    "Plan",
     "Sink",
     "StatusCallback",
     "StatusFetcher",
@@ -40,6 +41,8 @@ class _Scheduler(Protocol):
 StatusFetcher = Callable[[str], Awaitable[Video]]
 #: Called with each new status; may be a plain or an async function.
 StatusCallback = Callable[[Video], Awaitable[object] | object]
+#: An item of the scheduler's plan: ``[due time, ticket, entry or None once void]``.
+Plan = list[Any]
 #: What a subscriber receives: a snapshot, or the error that ends its wait.
 Update = Video | BaseException
 Sink = Callable[["Subscription", Update], None]
@@ -50,15 +53,14 @@ class Entry:
 
     __slots__ = (
         "call",
-        "due",
         "duration",
         "fetcher",
         "gated",
         "last_running",
         "live",
+        "plan",
         "subscribers",
         "task_id",
-        "ticket",
         "tracking",
     )
 
@@ -71,8 +73,7 @@ class Entry:
         self.duration = duration
         self.subscribers: list[Subscription] = []
         self.live = True  # until the scheduler drops it
-        self.due: float | None = None  # when its next call is planned
-        self.ticket = 0  # that of its live item in the scheduler's plan (0: none)
+        self.plan: Plan | None = None  # its next call's item in the scheduler's plan
         self.call: asyncio.Task[None] | None = None  # its call in flight
         self.last_running: float | None = None  # wall time it was last seen running
         self.tracking: list[PollPolicy] | None = None  # policies told it runs
