@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import time
 import weakref
 from collections import deque
@@ -125,10 +126,26 @@ def close_soon(
         loop.call_soon_threadsafe(close_all, subscriptions)
 
 
-def close_all(subscriptions: list[Subscription | None]) -> None:
-    for subscription in subscriptions:
+#: Subscriptions closed in one step of the event loop; the rest in the next ones.
+_CLOSE_SLICE = 1000
+
+
+def close_all(subscriptions: list[Subscription | None], start: int = 0) -> None:
+    """Close ``subscriptions[start:]``, a slice per step of the event loop when one runs.
+
+    Closing a hundred thousand at once (a ``wait_all()`` cancelled) would hold the loop
+    for tens of milliseconds; until its slice comes, a subscription may still be polled.
+    """
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:  # no loop running here: nothing to hold up, all at once
+        loop = None
+    end = start + _CLOSE_SLICE if loop is not None else len(subscriptions)
+    for subscription in itertools.islice(subscriptions, start, end):
         if subscription is not None:
             subscription.close()
+    if loop is not None and end < len(subscriptions):
+        loop.call_soon(close_all, subscriptions, end)
 
 
 async def _notify(on_status: StatusCallback, video: Video) -> None:

@@ -169,6 +169,21 @@ async def test_stopping_a_wait_leaves_nothing_running(
     await assert_nothing_left(client, fake)
 
 
+async def test_cancelling_a_wait_on_thousands_of_tasks_stops_polling_every_one(
+    client: AsyncStarVideos, fake: FakeStarVideos
+) -> None:
+    ids = [fake.create_task().id for _ in range(2500)]
+    for task_id in ids:
+        fake.hold(task_id)
+    waiter = asyncio.create_task(client.wait_all([client.task(i) for i in ids]))
+    await polled(fake, 100)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await assert_nothing_left(client, fake)
+    assert fake.counters["status"] < 2500  # stopped during the first pass over them
+
+
 @pytest.mark.parametrize("over", ["http", "custom fetcher"])
 async def test_cancelling_stops_a_status_call_in_flight_at_once(
     client: AsyncStarVideos, fake: FakeStarVideos, over: str
