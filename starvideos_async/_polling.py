@@ -179,15 +179,30 @@ class Scheduler:
             self._end(entry, exc)
 
     async def aclose(self) -> None:
-        """End every wait with :class:`ClientClosedError`, then stop the drivers."""
+        """Stop the drivers and end every wait with :class:`ClientClosedError`.
+
+        The waits end a slice per step of the event loop (a hundred thousand at once
+        would hold it for over a tenth of a second); cancelled meanwhile, it ends the
+        rest at once.
+        """
         self._closed = True
-        error = ClientClosedError("the StarVideos client was closed during the wait")
-        for entry in self._all_entries():
-            self._end(entry, error)
         loop = asyncio.get_running_loop()
         drivers = [task for task in self._drivers if task.get_loop() is loop]
         for task in drivers:
             task.cancel()
+        error = ClientClosedError("the StarVideos client was closed during the wait")
+        entries = self._all_entries()  # (each let go of once ended: freed a slice at a time)
+        try:
+            while entries:
+                self._end(entries.pop(), error)
+                if entries and not len(entries) % _END_SLICE:
+                    # The plan goes a slice at a time too (each item would be void by the
+                    # end; a heap cut short at its end is still a heap; nothing starts now).
+                    del self._heap[-_END_SLICE:]
+                    await asyncio.sleep(0)
+        finally:
+            while entries:
+                self._end(entries.pop(), error)
         if drivers:
             await asyncio.gather(*drivers, return_exceptions=True)
 
@@ -224,15 +239,22 @@ class Scheduler:
             self._wake()  # the driver sets its timer anew
 
     def _next_due(self) -> float:
-        """When the first live item of the plan is due (inf: none); void items dropped."""
+        """When the first item of the plan is due (inf: none), void items dropped first.
+
+        At most a slice of them per call: the items of a hundred thousand waits dropped
+        at once, popped together, held the loop for most of a tenth of a second. A void
+        item still first is due no later than any live one: the driver looks again then.
+        """
         heap = self._heap
-        while heap and heap[0][2] is None:
+        for _ in range(_VOID_SLICE):
+            if not heap or heap[0][2] is not None:
+                break
             heapq.heappop(heap)
         return heap[0][0] if heap else math.inf
 
     def _take(self, now: float) -> Entry | None:
         """The entry due first if it is due by ``now``, taken off the plan; else None."""
-        if self._next_due() > now:
+        if self._next_due() > now or self._heap[0][2] is None:
             return None
         entry: Entry = heapq.heappop(self._heap)[2]
         entry.plan = None
@@ -423,6 +445,11 @@ class Scheduler:
             delay = min(s.next_delay(entry.duration, now_wall) for s in entry.subscribers)
             self._schedule(entry, asyncio.get_running_loop().time() + delay)
 
+
+#: Waits ended in one step of the event loop when the client closes.
+_END_SLICE = 1000
+#: Void items of the plan dropped at most at once.
+_VOID_SLICE = 1000
 
 #: Seconds before a call that was cancelled by something else than the scheduler (a
 #: fetcher raising CancelledError itself, on Python 3.10) is made again.

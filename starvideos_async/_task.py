@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import itertools
 import time
 import weakref
 from collections import deque
@@ -130,22 +129,23 @@ def close_soon(
 _CLOSE_SLICE = 1000
 
 
-def close_all(subscriptions: list[Subscription | None], start: int = 0) -> None:
-    """Close ``subscriptions[start:]``, a slice per step of the event loop when one runs.
+def close_all(subscriptions: list[Subscription | None]) -> None:
+    """Close (and take out) every subscription of the list, a slice per event-loop step.
 
     Closing a hundred thousand at once (a ``wait_all()`` cancelled) would hold the loop
-    for tens of milliseconds; until its slice comes, a subscription may still be polled.
+    for tens of milliseconds, and so would freeing them all at once: each is let go of
+    once closed. Until its slice comes, a subscription may still be polled.
     """
     try:
         loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:  # no loop running here: nothing to hold up, all at once
         loop = None
-    end = start + _CLOSE_SLICE if loop is not None else len(subscriptions)
-    for subscription in itertools.islice(subscriptions, start, end):
+    for _ in range(min(len(subscriptions), _CLOSE_SLICE) if loop else len(subscriptions)):
+        subscription = subscriptions.pop()
         if subscription is not None:
             subscription.close()
-    if loop is not None and end < len(subscriptions):
-        loop.call_soon(close_all, subscriptions, end)
+    if loop is not None and subscriptions:
+        loop.call_soon(close_all, subscriptions)
 
 
 async def _notify(on_status: StatusCallback, video: Video) -> None:
