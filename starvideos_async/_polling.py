@@ -6,17 +6,11 @@ How it works:
   the ``Subscription`` of each waiter (both in :mod:`._subscriptions`). Waiters on the
   same task share the entry, hence one status call per due time, and every one of them
   gets its answer.
-* Entries wait in a heap by due time. One driver task sleeps until the earliest one is
-  due (one timer), then starts each due call as an asyncio task (the entry holds it;
-  dropping the entry cancels it), at most ``max_in_flight`` at once. A call's answer
-  goes to every subscriber; the entry is then due again when the most eager
-  subscriber's policy says.
-* A heap item is ``[due time, ticket, entry]`` (the :mod:`heapq` documentation's
-  recipe): planning an entry anew or dropping it sets its older item's entry to
-  ``None``, void, skipped when it comes up; the ticket keeps equal due times in order.
-  (Not a table of tickets beside the heap: with a hundred thousand waits, a dict whose
-  keys are always new is rebuilt every so often, and each rebuild held the event loop
-  for milliseconds.)
+* Entries wait in a heap by due time (the ``Plan``, also in :mod:`._subscriptions`).
+  One driver task sleeps until the earliest one is due (one timer), then starts each
+  due call as an asyncio task (the entry holds it; dropping the entry cancels it), at
+  most ``max_in_flight`` at once. A call's answer goes to every subscriber; the entry
+  is then due again when the most eager subscriber's policy says.
 * A call's task, its answer delivered, goes on with the next call due by then, if any,
   instead of ending and leaving it to a new task. Under a steady stream of due calls a
   task per call would make the garbage collector run about ten times as often (each
@@ -43,8 +37,6 @@ Lifetimes, which is where the races hide:
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import math
 import sys
@@ -57,7 +49,7 @@ from ._errors import ClientClosedError
 from ._limits import RateGate
 from ._models import TaskStatus, Video
 from ._poll_policy import PollPolicy
-from ._subscriptions import Entry, Plan, Sink, StatusFetcher, Subscription, Update
+from ._subscriptions import Entry, Plan, Sink, StatusFetcher, Subscription, Update, void
 
 __all__ = ["Scheduler"]
 
@@ -86,8 +78,7 @@ class Scheduler:
         # collector to walk).
         self._entries: dict[StatusFetcher, dict[str, Entry]] = {}
         self._waiting = 0  # entries, over every fetcher
-        self._heap: list[Plan] = []  # the plan (see the module)
-        self._tickets = itertools.count()
+        self._plan = Plan()
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()  # (the calls are the entries')
         self._wakeup: asyncio.Future[None] | None = None  # the driver's sleep
@@ -196,9 +187,7 @@ class Scheduler:
             while entries:
                 self._end(entries.pop(), error)
                 if entries and not len(entries) % _END_SLICE:
-                    # The plan goes a slice at a time too (each item would be void by the
-                    # end; a heap cut short at its end is still a heap; nothing starts now).
-                    del self._heap[-_END_SLICE:]
+                    self._plan.cut(_END_SLICE)  # (each item would be void by the end)
                     await asyncio.sleep(0)
         finally:
             while entries:
@@ -213,10 +202,7 @@ class Scheduler:
 
     def _schedule(self, entry: Entry, due: float) -> None:
         """Plan ``entry``'s next call at ``due`` (its older plan, if any, is void)."""
-        _void(entry)
-        plan = entry.plan = [due, next(self._tickets), entry]
-        heapq.heappush(self._heap, plan)
-        if self._heap[0] is plan:  # first in the plan: start it or wake for it
+        if self._plan.put(entry, due):  # first in the plan: start it or wake for it
             self._start_due()
 
     def _start_due(self) -> None:
@@ -230,7 +216,7 @@ class Scheduler:
         loop = self._driver.get_loop()
         now = loop.time()
         while self._in_flight < self._max_in_flight:
-            entry = self._take(now)
+            entry = self._plan.take(now)
             if entry is None:
                 break
             self._in_flight += 1
@@ -238,31 +224,9 @@ class Scheduler:
         if self._next_wake() < self._asleep_until:
             self._wake()  # the driver sets its timer anew
 
-    def _next_due(self) -> float:
-        """When the first item of the plan is due (inf: none), void items dropped first.
-
-        At most a slice of them per call: the items of a hundred thousand waits dropped
-        at once, popped together, held the loop for most of a tenth of a second. A void
-        item still first is due no later than any live one: the driver looks again then.
-        """
-        heap = self._heap
-        for _ in range(_VOID_SLICE):
-            if not heap or heap[0][2] is not None:
-                break
-            heapq.heappop(heap)
-        return heap[0][0] if heap else math.inf
-
-    def _take(self, now: float) -> Entry | None:
-        """The entry due first if it is due by ``now``, taken off the plan; else None."""
-        if self._next_due() > now or self._heap[0][2] is None:
-            return None
-        entry: Entry = heapq.heappop(self._heap)[2]
-        entry.plan = None
-        return entry
-
     def _next_wake(self) -> float:
         """When the driver must look again: the next due time, once there is room."""
-        return self._next_due() if self._in_flight < self._max_in_flight else math.inf
+        return self._plan.next_due() if self._in_flight < self._max_in_flight else math.inf
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -286,13 +250,13 @@ class Scheduler:
         if not entries:
             del self._entries[entry.fetcher]
         self._waiting -= 1
-        _void(entry)
+        void(entry)
         if entry.call is not None:  # its place is free at once; the task ends in a turn
             entry.call.cancel()
             self._call_ended(entry, entry.call)
         entry.tell_ended()
         if not self._waiting:
-            self._heap.clear()
+            self._plan.clear()
             self._wake()  # the driver returns
 
     def _end(self, entry: Entry, update: Update) -> None:
@@ -382,7 +346,7 @@ class Scheduler:
 
         With nothing due, ``call`` gives up its place (and ends).
         """
-        entry = self._take(asyncio.get_running_loop().time()) if not self._closed else None
+        entry = self._plan.take(asyncio.get_running_loop().time()) if not self._closed else None
         if entry is None:
             self._in_flight -= 1
             self._start_due()
@@ -448,8 +412,6 @@ class Scheduler:
 
 #: Waits ended in one step of the event loop when the client closes.
 _END_SLICE = 1000
-#: Void items of the plan dropped at most at once.
-_VOID_SLICE = 1000
 
 #: Seconds before a call that was cancelled by something else than the scheduler (a
 #: fetcher raising CancelledError itself, on Python 3.10) is made again.
@@ -462,13 +424,6 @@ def _cancel_requested() -> bool:
     if sys.version_info >= (3, 11) and task is not None:
         return task.cancelling() > 0
     return True  # (3.10 cannot tell: taken as a cancellation)
-
-
-def _void(entry: Entry) -> None:
-    """Void ``entry``'s item in the plan, if any (it holds the entry no more)."""
-    if entry.plan is not None:
-        entry.plan[2] = None
-        entry.plan = None
 
 
 def _checked(answer: object) -> Video:
