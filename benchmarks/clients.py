@@ -12,7 +12,9 @@ stdout. The spec says which workload and which client:
   time parameter multiplied by ``scale``; tasks submitted at a steady pace, each awaited
   with ``task.wait()``; the moment each wait returns.
 - ``scale``: the SDK awaiting every given task id at once (``wait_all``) under a
-  status-rate cap; RSS sampled while they are awaited.
+  status-rate cap; RSS sampled while they are awaited. ``"gc"``: ``"on"`` (default),
+  ``"off"`` (collector disabled during the waits) or ``"freeze"`` (``gc.freeze()`` once
+  every wait has started); ``"steps": true`` times each event-loop step (below).
 - ``shared``: one of N processes, each ``submit_many`` then ``wait_all`` of its own
   tasks, with a ``RedisCoordinator`` when the spec has a ``redis_url``; all start at
   ``start_at``.
@@ -369,10 +371,25 @@ async def scale(spec: dict[str, Any]) -> dict[str, Any]:
         sampler = asyncio.ensure_future(sample())
         lateness: list[float] = []
         probe = asyncio.ensure_future(loop_probe(lateness))
+        gc_mode = spec.get("gc", "on")
+        steps = StepClock() if spec.get("steps") else None
+        freezer = None
         try:
             tasks = [client.task(task_id) for task_id in ids]
+            if gc_mode == "off":
+                gc.disable()
+            elif gc_mode == "freeze":
+                freezer = asyncio.ensure_future(freeze_when_waiting(client, len(ids)))
+            if steps is not None:
+                steps.start()
             videos = await client.wait_all(tasks)
         finally:
+            if steps is not None:
+                steps.stop()
+            if freezer is not None:
+                freezer.cancel()
+            gc.enable()
+            gc.unfreeze()
             sampler.cancel()
             probe.cancel()
         wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
@@ -391,7 +408,79 @@ async def scale(spec: dict[str, Any]) -> dict[str, Any]:
         "probe_late_p99": percentile_of(lateness, 0.99),
         "probe_late_max": max(lateness, default=0.0),
         "probe_samples": len(lateness),
+        "gc": gc_mode,
+        **(steps.summary() if steps is not None else {}),
     }
+
+
+async def freeze_when_waiting(client: Any, n: int) -> None:
+    """``gc.freeze()`` once all ``n`` waits have started (what an application can do)."""
+    while client._scheduler.waiting < n:  # noqa: ASYNC110 - a count, no event to wait on
+        await asyncio.sleep(0.05)
+    gc.freeze()
+
+
+class StepClock:
+    """Times each step of the event loop (one callback: a task's step, a timer) in CPU
+    time of this thread, the garbage collector's passes apart (``gc.callbacks``).
+
+    A step is what holds the loop at once; the probe's lateness also counts a turn of
+    the loop that runs many short steps back to back, and time the process was not
+    scheduled at all. Steps that began before :meth:`start` (the caller's own, that
+    starts the waits) or that ran :meth:`stop` are not counted. Patches
+    ``asyncio.events.Handle._run`` while started (CPython's asyncio; not uvloop), which
+    costs about a microsecond per step.
+    """
+
+    def __init__(self) -> None:
+        self.longest = (0.0, "")  # the longest step without its collector time, and what
+        self.longest_with_gc = 0.0
+        self.collector = 0.0  # collector CPU time so far
+        self.longest_pass = 0.0
+        self._pass_started = 0.0
+        self._run = asyncio.events.Handle._run
+        self.on = False
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.thread_time()
+        if phase == "start":
+            self._pass_started = now
+        else:
+            self.collector += now - self._pass_started
+            self.longest_pass = max(self.longest_pass, now - self._pass_started)
+
+    def start(self) -> None:
+        clock, run = self, self._run
+
+        def timed(handle: asyncio.Handle) -> None:
+            collector, started = clock.collector, time.thread_time()
+            run(handle)
+            spent = time.thread_time() - started
+            if not clock.on:  # the step that stopped the clock: the caller's code follows
+                return
+            own = spent - (clock.collector - collector)
+            clock.longest_with_gc = max(clock.longest_with_gc, spent)
+            if own > clock.longest[0]:
+                callback = handle._callback  # type: ignore[attr-defined]
+                clock.longest = (own, repr(getattr(callback, "__self__", callback))[:200])
+
+        gc.callbacks.append(self._on_gc)
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+        self.on = True
+
+    def stop(self) -> None:
+        self.on = False
+        asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
+        gc.callbacks.remove(self._on_gc)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "longest_step_cpu": self.longest_with_gc,
+            "longest_step_cpu_without_gc": self.longest[0],
+            "longest_step_what": self.longest[1],
+            "longest_gc_pass_cpu": self.longest_pass,
+            "gc_cpu": self.collector,
+        }
 
 
 async def loop_probe(lateness: list[float], period: float = 0.001) -> None:

@@ -447,6 +447,8 @@ def scale_at(args: argparse.Namespace, rate: int | None) -> dict[str, Any]:
             "ids_file": str(ids_file),
             "base_url": fake.base_url,
             "api_key": fake.api_key,
+            "gc": args.scale_gc,
+            "steps": args.scale_steps,
         }
         load = os.getloadavg()[0]
         started = time.monotonic()
@@ -601,6 +603,17 @@ def scale_table(
             lambda r: (
                 f"{r.get('probe_late_p99', 0) * 1000:.1f} / "
                 f"{r.get('probe_late_max', 0) * 1000:.1f} ms"
+            ),
+        ),
+        row("garbage collector during the waits", lambda r: r.get("gc", "on")),
+        row(
+            "longest event-loop step (CPU): all / without collector passes / longest pass",
+            lambda r: (
+                f"{r['longest_step_cpu'] * 1000:.1f} / "
+                f"{r['longest_step_cpu_without_gc'] * 1000:.1f} / "
+                f"{r['longest_gc_pass_cpu'] * 1000:.1f} ms"
+                if "longest_step_cpu" in r
+                else "(--scale-steps)"
             ),
         ),
         row("fake CPU share", lambda r: f"{r['fake_share']:.0%}"),
@@ -999,6 +1012,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--scale-rates",
         help="scale: comma-separated max_status_rate values, 'none' for no cap, one run "
         "each (default 1000,2000,none)",
+    )
+    p.add_argument(
+        "--scale-gc",
+        choices=("on", "off", "freeze"),
+        default="on",
+        help="scale: the garbage collector during the waits: on, off, or gc.freeze() once "
+        "every wait has started (tells its pauses from the SDK's steps)",
+    )
+    p.add_argument(
+        "--scale-steps",
+        action="store_true",
+        help="scale: time each event-loop step (CPU), the collector's passes apart",
     )
     p.add_argument("--shared-tasks", type=int, help="shared: tasks per process (default 2500)")
     p.add_argument(

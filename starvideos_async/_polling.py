@@ -6,11 +6,11 @@ How it works:
   the ``Subscription`` of each waiter (both in :mod:`._subscriptions`). Waiters on the
   same task share the entry, hence one status call per due time, and every one of them
   gets its answer.
-* Entries wait in a heap by due time. One driver task sleeps until the earliest one is
-  due (one timer), then starts each due call as an asyncio task (the entry holds it;
-  dropping the entry cancels it), at most ``max_in_flight`` at once. A call's answer
-  goes to every subscriber; the entry is then due again when the most eager
-  subscriber's policy says.
+* Entries wait in a heap by due time (the ``Plan``, also in :mod:`._subscriptions`).
+  One driver task sleeps until the earliest one is due (one timer), then starts each
+  due call as an asyncio task (the entry holds it; dropping the entry cancels it), at
+  most ``max_in_flight`` at once. A call's answer goes to every subscriber; the entry
+  is then due again when the most eager subscriber's policy says.
 * A call's task, its answer delivered, goes on with the next call due by then, if any,
   instead of ending and leaving it to a new task. Under a steady stream of due calls a
   task per call would make the garbage collector run about ten times as often (each
@@ -37,8 +37,6 @@ Lifetimes, which is where the races hide:
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import math
 import sys
@@ -51,7 +49,7 @@ from ._errors import ClientClosedError
 from ._limits import RateGate
 from ._models import TaskStatus, Video
 from ._poll_policy import PollPolicy
-from ._subscriptions import Entry, Sink, StatusFetcher, Subscription, Update
+from ._subscriptions import Entry, Plan, Sink, StatusFetcher, Subscription, Update, void
 
 __all__ = ["Scheduler"]
 
@@ -75,13 +73,12 @@ class Scheduler:
         self._retry = retry
         self._max_in_flight = max_in_flight
         self._in_flight = 0
-        self._entries: dict[tuple[object, str], Entry] = {}
-        # The plan: a heap of (due time, ticket), and the entry of each live ticket. Heap
-        # items hold no object: with a hundred thousand waits, items that did would
-        # each be walked by every full pass of the garbage collector.
-        self._heap: list[tuple[float, int]] = []
-        self._planned: dict[int, Entry] = {}
-        self._tickets = itertools.count()  # also: equal due times go in order
+        # Entries by fetcher, then task id (no key tuple per wait: with a hundred thousand
+        # waits, each would be one more object for every full pass of the garbage
+        # collector to walk).
+        self._entries: dict[StatusFetcher, dict[str, Entry]] = {}
+        self._waiting = 0  # entries, over every fetcher
+        self._plan = Plan()
         self._driver: asyncio.Task[None] | None = None
         self._drivers: set[asyncio.Task[None]] = set()  # (the calls are the entries')
         self._wakeup: asyncio.Future[None] | None = None  # the driver's sleep
@@ -93,7 +90,7 @@ class Scheduler:
     @property
     def waiting(self) -> int:
         """Number of tasks being polled now."""
-        return len(self._entries)
+        return self._waiting
 
     def subscribe(
         self,
@@ -135,20 +132,21 @@ class Scheduler:
         subscription = Subscription(self, policy, origin, running_since, sink, tag)
         # Ask the policy before registering anything: if it raises, nothing is left over.
         delay = 0.0 if poll_now else subscription.next_delay(duration, time.time())
-        key = (fetcher, task_id)
-        entry = self._entries.get(key)
+        entries = self._entries.setdefault(fetcher, {})
+        entry = entries.get(task_id)
         if entry is None:
-            entry = self._entries[key] = Entry(key, fetcher, gated, duration)
+            entry = entries[task_id] = Entry(task_id, fetcher, gated, duration)
+            self._waiting += 1
         subscription.entry = entry
         entry.subscribers.append(subscription)
         due = asyncio.get_running_loop().time() + delay
-        if entry.call is None and (entry.due is None or due < entry.due):
+        if entry.call is None and (entry.plan is None or due < entry.plan[0]):
             self._schedule(entry, due)
         if self._driver is None or self._driver.done():
             self._start_driver()
         return subscription
 
-    def offer(self, fetcher: object, task_id: str, answer: Callable[[], Video]) -> None:
+    def offer(self, fetcher: StatusFetcher, task_id: str, answer: Callable[[], Video]) -> None:
         """A final status of ``task_id`` got elsewhere (another process's status call).
 
         Ends the waits on ``(fetcher, task_id)`` with it now, rather than at their next
@@ -156,7 +154,7 @@ class Scheduler:
         call of theirs is in flight (that call's answer comes anyway); an answer that is
         not final, or that cannot be read, changes nothing.
         """
-        entry = self._entries.get((fetcher, task_id))
+        entry = self._entries.get(fetcher, {}).get(task_id)
         if entry is None or entry.call is not None or self._closed:
             return
         try:
@@ -172,26 +170,39 @@ class Scheduler:
             self._end(entry, exc)
 
     async def aclose(self) -> None:
-        """End every wait with :class:`ClientClosedError`, then stop the drivers."""
+        """Stop the drivers and end every wait with :class:`ClientClosedError`.
+
+        The waits end a slice per step of the event loop (a hundred thousand at once
+        would hold it for over a tenth of a second); cancelled meanwhile, it ends the
+        rest at once.
+        """
         self._closed = True
-        error = ClientClosedError("the StarVideos client was closed during the wait")
-        for entry in list(self._entries.values()):
-            self._end(entry, error)
         loop = asyncio.get_running_loop()
         drivers = [task for task in self._drivers if task.get_loop() is loop]
         for task in drivers:
             task.cancel()
+        error = ClientClosedError("the StarVideos client was closed during the wait")
+        entries = self._all_entries()  # (each let go of once ended: freed a slice at a time)
+        try:
+            while entries:
+                self._end(entries.pop(), error)
+                if entries and not len(entries) % _END_SLICE:
+                    self._plan.cut(_END_SLICE)  # (each item would be void by the end)
+                    await asyncio.sleep(0)
+        finally:
+            while entries:
+                self._end(entries.pop(), error)
         if drivers:
             await asyncio.gather(*drivers, return_exceptions=True)
 
     # -- bookkeeping (synchronous: no await between a check and its action) ---------------
 
+    def _all_entries(self) -> list[Entry]:
+        return [entry for entries in self._entries.values() for entry in entries.values()]
+
     def _schedule(self, entry: Entry, due: float) -> None:
-        self._planned.pop(entry.ticket, None)  # (its older plan, if any, is void)
-        entry.due, entry.ticket = due, next(self._tickets)
-        self._planned[entry.ticket] = entry
-        heapq.heappush(self._heap, (due, entry.ticket))
-        if self._heap[0][1] == entry.ticket:  # first in the plan: start it or wake for it
+        """Plan ``entry``'s next call at ``due`` (its older plan, if any, is void)."""
+        if self._plan.put(entry, due):  # first in the plan: start it or wake for it
             self._start_due()
 
     def _start_due(self) -> None:
@@ -205,12 +216,9 @@ class Scheduler:
         loop = self._driver.get_loop()
         now = loop.time()
         while self._in_flight < self._max_in_flight:
-            entry = self._next_due()
-            if entry is None or entry.due is None or entry.due > now:
+            entry = self._plan.take(now)
+            if entry is None:
                 break
-            heapq.heappop(self._heap)
-            del self._planned[entry.ticket]
-            entry.due = None
             self._in_flight += 1
             entry.call = loop.create_task(self._call(entry), name="starvideos-async call")
         if self._next_wake() < self._asleep_until:
@@ -218,10 +226,7 @@ class Scheduler:
 
     def _next_wake(self) -> float:
         """When the driver must look again: the next due time, once there is room."""
-        entry = self._next_due()
-        if entry is None or entry.due is None or self._in_flight >= self._max_in_flight:
-            return math.inf
-        return entry.due
+        return self._plan.next_due() if self._in_flight < self._max_in_flight else math.inf
 
     def _wake(self) -> None:
         wakeup = self._wakeup
@@ -237,18 +242,21 @@ class Scheduler:
 
     def _drop(self, entry: Entry) -> None:
         """Stop polling ``entry``: forget it, cancel its call in flight."""
-        if self._entries.get(entry.key) is not entry:
+        if not entry.live:
             return
-        del self._entries[entry.key]
-        self._planned.pop(entry.ticket, None)
-        entry.due = None
+        entry.live = False
+        entries = self._entries[entry.fetcher]
+        del entries[entry.task_id]
+        if not entries:
+            del self._entries[entry.fetcher]
+        self._waiting -= 1
+        void(entry)
         if entry.call is not None:  # its place is free at once; the task ends in a turn
             entry.call.cancel()
             self._call_ended(entry, entry.call)
         entry.tell_ended()
-        if not self._entries:
-            self._heap.clear()
-            self._planned.clear()
+        if not self._waiting:
+            self._plan.clear()
             self._wake()  # the driver returns
 
     def _end(self, entry: Entry, update: Update) -> None:
@@ -273,27 +281,17 @@ class Scheduler:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while self._entries:
+            while self._waiting:
                 self._start_due()
                 await self._sleep(loop, self._next_wake())
         except Exception as exc:  # a bug: end the waits with it rather than hang them
             logger.exception("the status scheduler failed; ending every wait")
-            for entry in list(self._entries.values()):
+            for entry in self._all_entries():
                 self._end(entry, exc)
         finally:
             # (nobody waits any more, or aclose(): a new subscriber starts a new driver)
             if self._driver is asyncio.current_task():
                 self._driver = None
-
-    def _next_due(self) -> Entry | None:
-        """The entry whose call is due first, void heap items dropped."""
-        heap = self._heap
-        while heap:
-            entry = self._planned.get(heap[0][1])
-            if entry is not None:
-                return entry
-            heapq.heappop(heap)
-        return None
 
     async def _sleep(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
         """Sleep until ``until`` (loop time), or until something changes."""
@@ -327,10 +325,10 @@ class Scheduler:
                 outcome = exc
             except asyncio.CancelledError:  # (by _drop: the entry is gone; else ask again later)
                 self._call_ended(entry, call)
-                if self._entries.get(entry.key) is entry and not self._closed:
+                if entry.live and not self._closed:
                     self._schedule(entry, asyncio.get_running_loop().time() + _AFTER_STRAY_CANCEL)
                 raise
-            if entry.call is call and self._entries.get(entry.key) is entry:
+            if entry.call is call and entry.live:
                 entry.call = None  # (its place stays with this task for the next call)
                 try:
                     if isinstance(outcome, Video):
@@ -348,14 +346,11 @@ class Scheduler:
 
         With nothing due, ``call`` gives up its place (and ends).
         """
-        entry = self._next_due() if not self._closed else None
-        if entry is None or entry.due is None or entry.due > asyncio.get_running_loop().time():
+        entry = self._plan.take(asyncio.get_running_loop().time()) if not self._closed else None
+        if entry is None:
             self._in_flight -= 1
             self._start_due()
             return None
-        heapq.heappop(self._heap)
-        del self._planned[entry.ticket]
-        entry.due = None
         entry.call = call
         return entry
 
@@ -410,10 +405,13 @@ class Scheduler:
         entry.tell_running(now_wall)
         for subscriber in subscribers:
             _send(subscriber, video)
-        if entry.subscribers and self._entries.get(entry.key) is entry:
+        if entry.subscribers and entry.live:
             delay = min(s.next_delay(entry.duration, now_wall) for s in entry.subscribers)
             self._schedule(entry, asyncio.get_running_loop().time() + delay)
 
+
+#: Waits ended in one step of the event loop when the client closes.
+_END_SLICE = 1000
 
 #: Seconds before a call that was cancelled by something else than the scheduler (a
 #: fetcher raising CancelledError itself, on Python 3.10) is made again.

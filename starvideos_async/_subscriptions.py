@@ -1,6 +1,7 @@
-"""Who waits on what: an entry per task being polled, a subscription per waiter.
+"""Who waits on what, and when: entries, subscriptions, and the plan of their calls.
 
-The scheduler (:mod:`._polling`) keeps one entry per (status fetcher, task id), so that
+An entry per task being polled, a subscription per waiter, a heap of next calls. The
+scheduler (:mod:`._polling`) keeps one entry per (status fetcher, task id), so that
 waiters on the same task share its status calls; each waiter's subscription carries its
 poll policy and where its updates go. An entry also tells those policies what the task
 shows of its duration (still running at an age, finished between two ages).
@@ -9,21 +10,26 @@ shows of its duration (still running at an age, finished between two ages).
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ._models import Video
 from ._poll_policy import PollPolicy
 
 __all__ = [
     "Entry",
+    "Plan",
     "Sink",
     "StatusCallback",
     "StatusFetcher",
     "Subscription",
     "Update",
+    "void",
 ]
 
 
@@ -40,6 +46,10 @@ class _Scheduler(Protocol):
 StatusFetcher = Callable[[str], Awaitable[Video]]
 #: Called with each new status; may be a plain or an async function.
 StatusCallback = Callable[[Video], Awaitable[object] | object]
+#: An item of the plan: ``[due time, ticket, entry or None once void]``.
+PlanItem = list[Any]
+#: Void items of the plan dropped at most at once.
+_VOID_SLICE = 1000
 #: What a subscriber receives: a snapshot, or the error that ends its wait.
 Update = Video | BaseException
 Sink = Callable[["Subscription", Update], None]
@@ -50,29 +60,27 @@ class Entry:
 
     __slots__ = (
         "call",
-        "due",
         "duration",
         "fetcher",
         "gated",
-        "key",
         "last_running",
+        "live",
+        "plan",
         "subscribers",
         "task_id",
-        "ticket",
         "tracking",
     )
 
     def __init__(
-        self, key: tuple[object, str], fetcher: StatusFetcher, gated: bool, duration: int | None
+        self, task_id: str, fetcher: StatusFetcher, gated: bool, duration: int | None
     ) -> None:
-        self.key = key
-        self.task_id = key[1]
+        self.task_id = task_id
         self.fetcher = fetcher
         self.gated = gated  # the fetcher passes the rate gate itself
         self.duration = duration
         self.subscribers: list[Subscription] = []
-        self.due: float | None = None  # when its next call is planned
-        self.ticket = -1  # its place in the plan
+        self.live = True  # until the scheduler drops it
+        self.plan: PlanItem | None = None  # its next call's item in the plan
         self.call: asyncio.Task[None] | None = None  # its call in flight
         self.last_running: float | None = None  # wall time it was last seen running
         self.tracking: list[PollPolicy] | None = None  # policies told it runs
@@ -184,3 +192,66 @@ class Subscription:
         """Stop receiving; the last subscriber of a task stops its polling at once."""
         if self.entry is not None:
             self.scheduler.unsubscribe(self)
+
+
+class Plan:
+    """The entries' next calls by due time: a heap of ``[due time, ticket, entry]`` items.
+
+    The :mod:`heapq` documentation's recipe: planning an entry anew or dropping it sets
+    its older item's entry to ``None`` (:func:`void`), skipped when it comes up; the
+    ticket keeps equal due times in order. (Not a table of tickets beside the heap:
+    with a hundred thousand waits, a dict whose keys are always new is rebuilt every so
+    often, and each rebuild held the event loop for milliseconds.)
+    """
+
+    __slots__ = ("_heap", "_tickets")
+
+    def __init__(self) -> None:
+        self._heap: list[PlanItem] = []
+        self._tickets = itertools.count()
+
+    def put(self, entry: Entry, due: float) -> bool:
+        """Plan ``entry``'s next call at ``due``, its older plan void; True if now first."""
+        void(entry)
+        item = entry.plan = [due, next(self._tickets), entry]
+        heapq.heappush(self._heap, item)
+        return self._heap[0] is item
+
+    def next_due(self) -> float:
+        """When the first item is due (inf: none), void items dropped first.
+
+        At most a slice of them per call: the items of a hundred thousand waits dropped
+        at once, popped together, held the loop for most of a tenth of a second. A void
+        item still first is due no later than any live one: the driver looks again then.
+        """
+        heap = self._heap
+        for _ in range(_VOID_SLICE):
+            if not heap or heap[0][2] is not None:
+                break
+            heapq.heappop(heap)
+        return heap[0][0] if heap else math.inf
+
+    def take(self, now: float) -> Entry | None:
+        """The entry due first if it is due by ``now``, taken off the plan; else None."""
+        if self.next_due() > now or self._heap[0][2] is None:
+            return None
+        entry: Entry = heapq.heappop(self._heap)[2]
+        entry.plan = None
+        return entry
+
+    def cut(self, count: int) -> None:
+        """Drop the last ``count`` items, whatever they are (still a heap after).
+
+        For the client's close, which ends every entry anyway.
+        """
+        del self._heap[-count:]
+
+    def clear(self) -> None:
+        self._heap.clear()
+
+
+def void(entry: Entry) -> None:
+    """Void ``entry``'s item in the plan, if any (it holds the entry no more)."""
+    if entry.plan is not None:
+        entry.plan[2] = None
+        entry.plan = None

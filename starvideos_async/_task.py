@@ -129,10 +129,27 @@ def close_soon(
         loop.call_soon_threadsafe(close_all, subscriptions)
 
 
+#: Subscriptions closed in one step of the event loop; the rest in the next ones.
+_CLOSE_SLICE = 1000
+
+
 def close_all(subscriptions: list[Subscription | None]) -> None:
-    for subscription in subscriptions:
+    """Close (and take out) every subscription of the list, a slice per event-loop step.
+
+    Closing a hundred thousand at once (a ``wait_all()`` cancelled) would hold the loop
+    for tens of milliseconds, and so would freeing them all at once: each is let go of
+    once closed. Until its slice comes, a subscription may still be polled.
+    """
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:  # no loop running here: nothing to hold up, all at once
+        loop = None
+    for _ in range(min(len(subscriptions), _CLOSE_SLICE) if loop else len(subscriptions)):
+        subscription = subscriptions.pop()
         if subscription is not None:
             subscription.close()
+    if loop is not None and subscriptions:
+        loop.call_soon(close_all, subscriptions)
 
 
 async def _notify(on_status: StatusCallback, video: Video) -> None:

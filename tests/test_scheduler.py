@@ -169,6 +169,21 @@ async def test_stopping_a_wait_leaves_nothing_running(
     await assert_nothing_left(client, fake)
 
 
+async def test_cancelling_a_wait_on_thousands_of_tasks_stops_polling_every_one(
+    client: AsyncStarVideos, fake: FakeStarVideos
+) -> None:
+    ids = [fake.create_task().id for _ in range(2500)]
+    for task_id in ids:
+        fake.hold(task_id)
+    waiter = asyncio.create_task(client.wait_all([client.task(i) for i in ids]))
+    await polled(fake, 100)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await assert_nothing_left(client, fake)
+    assert fake.counters["status"] < 2500  # stopped during the first pass over them
+
+
 @pytest.mark.parametrize("over", ["http", "custom fetcher"])
 async def test_cancelling_stops_a_status_call_in_flight_at_once(
     client: AsyncStarVideos, fake: FakeStarVideos, over: str
@@ -535,6 +550,45 @@ async def test_closing_the_client_ends_every_wait_with_client_closed_error(
     await assert_nothing_left(client, fake)
     with pytest.raises(ClientClosedError):
         await tasks[0].wait()
+
+
+async def test_a_wait_goes_on_beside_thousands_of_waits_cancelled(
+    client: AsyncStarVideos, fake: FakeStarVideos
+) -> None:
+    other = await held(client, fake)
+    other_wait = asyncio.create_task(other.wait())
+    ids = [fake.create_task().id for _ in range(2500)]
+    for task_id in ids:
+        fake.hold(task_id)
+    waiter = asyncio.create_task(client.wait_all([client.task(i) for i in ids]))
+    await polled(fake, 2600)  # every task polled once, some twice
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await polled(fake, 2)  # the other wait is still polled
+    fake.release(other.id)
+    with anyio.fail_after(5):
+        assert (await other_wait).status is TaskStatus.COMPLETED
+    await assert_nothing_left(client, fake)
+
+
+async def test_closing_the_client_ends_thousands_of_waits_and_polls_no_more(
+    fake: FakeStarVideos,
+) -> None:
+    client = fake.client(poll_policy=FAST)
+    ids = [fake.create_task().id for _ in range(2500)]
+    for task_id in ids:
+        fake.hold(task_id)
+    waiter = asyncio.create_task(
+        client.wait_all([client.task(i) for i in ids], return_exceptions=True)
+    )
+    await polled(fake, 100)
+    await client.aclose()
+    with anyio.fail_after(5):
+        results = await waiter
+    assert len(results) == 2500
+    assert all(isinstance(result, ClientClosedError) for result in results)
+    await assert_nothing_left(client, fake)
 
 
 async def test_two_clients_poll_apart_and_close_apart(fake: FakeStarVideos) -> None:
