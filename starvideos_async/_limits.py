@@ -221,7 +221,7 @@ class ClientLimits:
     def status_fetcher(
         self,
         retrieve: Callable[[str], Awaitable[Video]],
-        offer: Callable[[object, str, Callable[[], Video]], None],
+        offer: Callable[[Callable[[str], Awaitable[Video]], str, Callable[[], Video]], None],
     ) -> Callable[[str], Awaitable[Video]]:
         """The client's own status fetcher: ``retrieve``, or its polls shared by a coordinator.
 
