@@ -305,15 +305,19 @@ def after_first_pass_policy(tasks: int, rate: float | None) -> Any:
     calls (running, then completed), three for the few tasks answered early while the
     pace was still unknown.
     """
-    from starvideos_async import PollPolicy
+    from starvideos_async import AdaptivePollPolicy
 
     most = rate or math.inf
     # Without a cap, a guess below what one client manages here (2,600-3,200/s): too
     # low, the second polls come late (still two calls); too high, early (three).
     guess = rate or 1500.0
 
-    class AfterFirstPass(PollPolicy):
+    class AfterFirstPass(AdaptivePollPolicy):
+        """The default policy's learning (every wait counted in flight, every completion
+        learnt: its memory and its event-loop time count), with its own delays."""
+
         def __init__(self) -> None:
+            super().__init__()
             self.answered = 0  # first answers so far
             self.started: float | None = None
 
