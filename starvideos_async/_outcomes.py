@@ -17,8 +17,8 @@ import anyio.lowlevel
 from ._errors import StarVideosError, TaskFailedError
 from ._models import Video
 from ._poll_policy import PollPolicy
-from ._subscriptions import StatusFetcher, Subscription, Update
-from ._task import ClosesOnExit, Item, VideoTask, close_all, close_soon
+from ._subscriptions import StatusFetcher, Subscription, Update, close_all, close_soon
+from ._task import ClosesOnExit, Item, VideoTask
 
 __all__ = ["AsCompleted", "Outcomes", "wait_all"]
 

@@ -12,7 +12,6 @@ stops its polling from its finaliser, on the next turn of the event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import time
 import weakref
@@ -29,7 +28,14 @@ from ._models import ProgressCallback, TaskStatus, Video
 from ._poll_policy import PollPolicy
 from ._polling import Scheduler
 from ._requests import VideoRequest, check_timeout
-from ._subscriptions import Sink, StatusCallback, StatusFetcher, Subscription, Update
+from ._subscriptions import (
+    Sink,
+    StatusCallback,
+    StatusFetcher,
+    Subscription,
+    Update,
+    close_soon,
+)
 
 if TYPE_CHECKING:
     import os
@@ -44,8 +50,6 @@ __all__ = [
     "TaskClient",
     "TaskContext",
     "VideoTask",
-    "close_all",
-    "close_soon",
 ]
 
 
@@ -113,43 +117,6 @@ class TaskContext:
 
 #: A queued update: a snapshot, or an error with the traceback it was raised with.
 Item = tuple[Update, TracebackType | None]
-
-
-def close_soon(
-    subscriptions: list[Subscription | None], loop: asyncio.AbstractEventLoop | None
-) -> None:
-    """Close subscriptions from a finaliser: on the loop's thread, at its next turn.
-
-    A finaliser can run in the middle of the scheduler's own bookkeeping (a garbage
-    collection triggered there), so it never touches the scheduler directly.
-    """
-    if loop is None or not any(subscriptions):
-        return
-    with contextlib.suppress(RuntimeError):  # a closed loop: nothing polls any more
-        loop.call_soon_threadsafe(close_all, subscriptions)
-
-
-#: Subscriptions closed in one step of the event loop; the rest in the next ones.
-_CLOSE_SLICE = 1000
-
-
-def close_all(subscriptions: list[Subscription | None]) -> None:
-    """Close (and take out) every subscription of the list, a slice per event-loop step.
-
-    Closing a hundred thousand at once (a ``wait_all()`` cancelled) would hold the loop
-    for tens of milliseconds, and so would freeing them all at once: each is let go of
-    once closed. Until its slice comes, a subscription may still be polled.
-    """
-    try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:  # no loop running here: nothing to hold up, all at once
-        loop = None
-    for _ in range(min(len(subscriptions), _CLOSE_SLICE) if loop else len(subscriptions)):
-        subscription = subscriptions.pop()
-        if subscription is not None:
-            subscription.close()
-    if loop is not None and subscriptions:
-        loop.call_soon(close_all, subscriptions)
 
 
 async def _notify(on_status: StatusCallback, video: Video) -> None:
