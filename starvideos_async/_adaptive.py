@@ -84,7 +84,9 @@ _GROW = 2  # a bucket's window holds at least _GROW times the most waits seen in
 DECAY = 1 - 1 / 64  # of the clock's pace: about the last 64 sightings count
 _STALE_SHARE = 4  # rebuild a bucket's estimate once len(data) / 4 changes piled up
 LEAN = 3.0  # k + 1 before anything is learnt: durations thin out towards zero
-BUDGET_SHARE = 0.985  # of fixed(interval)'s calls: the default trade's budget
+BUDGET_SHARE = 0.98  # of fixed(interval)'s calls: the default trade's budget
+_RARE = 0.01  # budgets are counted up to the age past which this share of tasks runs
+_STEPS = 2000  # polls counted in one schedule at the most
 
 
 class History:
@@ -196,10 +198,6 @@ class History:
             curve.cost = trade.cost_on(curve)
         return curve.cost
 
-    def between(self, low: float, high: float, share: float) -> float | None:
-        """Where ``share`` of the estimate's mass between two ages is reached, if any."""
-        return self._estimate().between(low, high, share)
-
     def lean(self, age: float) -> float:
         """How a completion before the first poll (at ``age``) leans late: ``k + 1``.
 
@@ -303,14 +301,24 @@ class _Curve:
         mass = self.total + self.tail
         return (mass - self._at(x)[0]) / mass if mass > 0 else 0.0
 
+    def horizon(self) -> float:
+        """The age past which at most 1 % of the tasks still run (or the last completion).
+
+        Budgets are counted up to it: a rare task of hours would otherwise make the calls
+        ``fixed(interval)`` spends on it count as everyone's budget.
+        """
+        mass = self.total + self.tail
+        if not self.xs or self.total < (1 - _RARE) * mass:
+            return self.xs[-1] if self.xs else 0.0
+        return min(self._inverse((1 - _RARE) * mass), self.xs[-1])
+
     def fixed_calls(self, interval: float) -> float:
         """The mean status calls per task of polling every ``interval`` seconds.
 
-        Counted up to the last completion remembered (past it nothing is known), as
-        :meth:`schedule_calls` counts.
+        Counted up to :meth:`horizon`, as :meth:`schedule_calls` counts.
         """
-        calls, k, end = 0.0, 0, self.xs[-1] if self.xs else 0.0
-        while k * interval < end:
+        calls, k, end = 0.0, 0, self.horizon()
+        while k * interval < end and k < _STEPS:
             calls += self.survival(k * interval)  # a call at (k + 1) * interval
             k += 1
         return max(calls, 1.0)
@@ -318,26 +326,31 @@ class _Curve:
     def schedule_calls(self, call_cost: float, low: float, high: float, limit: float) -> float:
         """The mean status calls per task of the marginal rule from age 0 (up to ``limit``).
 
-        Each delay is clamped to ``[low, high]``; counting stops past every completion
-        remembered, or as soon as the count exceeds ``limit``.
+        Each delay is clamped to ``[low, high]``; counting stops past :meth:`horizon`, or
+        as soon as the count exceeds ``limit``.
         """
         age = calls = 0.0
-        while calls <= limit:
+        end = self.horizon()
+        for _ in range(_STEPS):
             calls += self.survival(age)  # the next call is made if still running at age
             target = self.next_poll(age, call_cost)
-            if target is None:
+            if calls > limit or target is None:
                 break
             age += min(max(target - age, low), high)
+            if age >= end:
+                break
         return calls
 
     def cost_for(self, calls: float, low: float, high: float) -> float:
         """The ``call_cost`` whose schedule makes ``calls`` calls per task (bisection).
 
-        The calls fall as the cost grows; the result errs on the side of fewer calls.
+        The calls fall as the cost grows; the result errs on the side of fewer calls. A
+        budget the clamps make unreachable gets the nearest end of the range tried (too
+        few calls for ``low``, too many for ``high``).
         """
-        scale = self.xs[-1] if self.xs and self.xs[-1] > 0 else 1.0
+        scale = max(self.horizon(), 1e-9)
         cheap, dear = math.log(scale * 1e-7), math.log(scale * 10)
-        for _ in range(24):
+        for _ in range(16):
             middle = (cheap + dear) / 2
             if self.schedule_calls(math.exp(middle), low, high, calls) > calls:
                 cheap = middle
@@ -393,16 +406,6 @@ class _Curve:
         if target > self.total * (1 + 1e-12):
             return None  # in the tail: later than every completion remembered
         return max(self._inverse(target), age)
-
-    def between(self, low: float, high: float, share: float) -> float | None:
-        """The age in ``[low, high]`` by which ``share`` of the mass in there is done.
-
-        ``None`` when the estimate has (nearly) no mass between the two ages.
-        """
-        f_low, f_high = self._at(low)[0], self._at(high)[0]
-        if f_high - f_low <= 1e-9 * self.total:
-            return None
-        return min(max(self._inverse(f_low + share * (f_high - f_low)), low), high)
 
     def _inverse(self, target: float) -> float:
         """The first age ``x`` with ``F(x) >= target`` (``target`` at most the total)."""
@@ -462,5 +465,5 @@ def _pieces(ages: list[float], weights: list[float]) -> list[tuple[float, float,
         half = middle * h + (ages[stop - 1] - ages[start]) / 2
         if half <= 1e-9 * max(middle, 1.0):  # a point, rather than a piece of 1 ns
             half = 0.0
-        pieces.append((middle - half, middle + half, weight))
+        pieces.append((max(middle - half, 0.0), middle + half, weight))  # no age below 0
     return pieces

@@ -178,7 +178,8 @@ class AdaptivePollPolicy(PollPolicy):
 
     Args:
         interval: The fixed interval whose calls the default trade spends, and the
-            interval of the polls before anything is learnt, seconds.
+            interval of the polls before anything is learnt, seconds (clamped to
+            ``[min_interval, max_interval]``, as ``first_poll``).
         calls_per_task: Mean status calls per task to spend, instead (>= 1).
         call_cost: Seconds of detection delay one status call is worth, instead: higher
             means fewer calls and later detection.
@@ -231,10 +232,12 @@ class AdaptivePollPolicy(PollPolicy):
         for name, count in (("memory", memory), ("min_samples", min_samples)):
             if type(count) is not int or count < 1:
                 raise ConfigurationError(name, count, "an int >= 1")
-        self.interval = float(interval)
+        # Both clamped like every delay, so that the polls before learning and the
+        # budget after it are those of the same fixed(interval).
+        self.interval = min(max(float(interval), min_interval), max_interval)
         self.calls_per_task = None if calls_per_task is None else float(calls_per_task)
         self.call_cost = None if call_cost is None else float(call_cost)
-        self.first_poll = float(first_poll)
+        self.first_poll = min(max(float(first_poll), min_interval), max_interval)
         self.min_interval = float(min_interval)
         self.max_interval = float(max_interval)
         self.jitter = float(jitter)
@@ -303,8 +306,10 @@ class AdaptivePollPolicy(PollPolicy):
 
         The exact age is unknown, only that it lies between the two polls: a point is
         drawn in between: uniformly, except in the first interval (from creation to the
-        first poll), where it leans late (density growing as the square of the age),
-        since durations that are mostly minutes thin out towards zero.
+        first poll), where it leans late, with a density growing as a power of the age
+        that joins the density learnt just after the first poll (the square of the age
+        before anything is learnt: durations that are mostly minutes thin out towards
+        zero).
         """
         if not 0 <= running_at <= finished_by < math.inf:
             return

@@ -112,6 +112,8 @@ def test_adaptive_shortcut_passes_its_arguments() -> None:
         ({"calls_per_task": math.inf}, "calls_per_task"),
         ({"interval": 0}, "interval"),
         ({"calls_per_task": 3, "call_cost": 2}, "call_cost"),
+        ({"calls_per_task": True}, "calls_per_task"),
+        ({"calls_per_task": math.nan}, "calls_per_task"),
     ],
 )
 def test_the_trade_is_said_one_way_and_sensibly(kwargs: dict[str, Any], field: str) -> None:
@@ -130,7 +132,10 @@ def test_unlearned_policy_polls_as_fixed_interval_on_the_tasks_own_grid() -> Non
     assert policy.next_delay(age=31.5, polls=1, duration=5) == 28.5  # late answer: on grid
     assert policy.next_delay(age=59, polls=2, duration=5) == 5  # min_interval
     own = AdaptivePollPolicy(first_poll=45, interval=20, max_interval=25)
-    assert _delays(own, [0, 45, 65]) == [25, 20, 20]  # max_interval caps the first
+    assert _delays(own, [0, 25, 45]) == [25, 20, 20]  # first_poll clamped to max_interval
+    wide = AdaptivePollPolicy(interval=600, first_poll=1)  # both clamped: 5 and 300 s
+    assert (wide.first_poll, wide.interval) == (5, 300)
+    assert _delays(wide, [0, 5, 305]) == [5, 300, 300]
 
 
 def test_a_resumed_wait_of_an_old_task_polls_at_the_next_grid_age() -> None:

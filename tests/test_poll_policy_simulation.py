@@ -128,3 +128,16 @@ def test_a_higher_call_cost_trades_calls_for_lag() -> None:
     dear = simulate(AdaptivePollPolicy(seed=1, call_cost=8), work, WARM_UP)
     assert dear.calls_per_task < cheap.calls_per_task
     assert dear.mean_lag > cheap.mean_lag
+
+
+def test_one_task_of_a_day_does_not_raise_everyone_s_budget() -> None:
+    """A rare task far longer than the rest (here a day, 1 in 900) is left out of the
+    budget: counted, ``fixed(30)`` would spend thousands of calls on it, and those would
+    be spread over every task."""
+    shape = Lognormal(100, 0.5)
+    work = [*shape.draw(1, 300), 86_400.0, *shape.draw(2, 600)]
+    fixed = simulate(PollPolicy.fixed(30), work, warm_up=301)
+    default = simulate(AdaptivePollPolicy(seed=1), work, warm_up=301)
+    print(f"\nafter a task of a day: fixed(30) {fixed}; default {default}")  # noqa: T201
+    assert default.calls_per_task <= fixed.calls_per_task
+    assert default.mean_lag < fixed.mean_lag
