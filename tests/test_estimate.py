@@ -196,7 +196,9 @@ async def test_half_finish_before_their_median_and_nine_in_ten_before_their_p90(
         f"\ncalibration: {len(seen)} estimates, {before_median:.1%} done before the median, "
         f"{before_p90:.1%} before the p90"
     )
-    assert len(seen) >= 250  # most tasks are still running when asked
+    # Most tasks are still running when asked (about 270 of 400; fewer on a loaded
+    # machine, where the asks come late): enough for the shares below to mean something.
+    assert len(seen) >= 200
     assert 0.35 <= before_median <= 0.65
     assert 0.80 <= before_p90 <= 0.97
 
