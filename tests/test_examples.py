@@ -343,7 +343,7 @@ async def test_backend_long_poll_returns_the_latest_status_when_the_wait_runs_ou
 
     # Long enough for the first status call to answer on a loaded machine (the handle's
     # first poll goes at once); the task stays processing, so the wait runs out.
-    async with http.get(f"{backend.url}/videos/{task.id}", params={"wait": "0.3"}) as r:
+    async with http.get(f"{backend.url}/videos/{task.id}", params={"wait": "1"}) as r:
         assert r.status == 200
         assert (await r.json())["status"] == "processing"
 
