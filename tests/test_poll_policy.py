@@ -106,6 +106,36 @@ def test_adaptive_shortcut_passes_its_arguments() -> None:
 
 
 @pytest.mark.parametrize(
+    "name",
+    [
+        "interval",
+        "calls_per_task",
+        "call_cost",
+        "first_poll",
+        "min_interval",
+        "max_interval",
+        "jitter",
+        "seed",
+        "memory",
+        "min_samples",
+    ],
+)
+def test_adaptive_settings_are_read_only(name: str) -> None:
+    """The trade is built from them once: a setting changed later would only show."""
+    policy = AdaptivePollPolicy(calls_per_task=4, jitter=0, seed=1)
+    _learn(policy, [60.0] * 20)
+    before, shown = getattr(policy, name), repr(policy)
+    delays = _delays(policy, [0, 30, 60])
+
+    with pytest.raises(AttributeError, match=name):
+        setattr(policy, name, 2)
+
+    assert getattr(policy, name) == before
+    assert repr(policy) == shown
+    assert _delays(policy, [0, 30, 60]) == delays
+
+
+@pytest.mark.parametrize(
     ("kwargs", "field"),
     [
         ({"calls_per_task": 0.5}, "calls_per_task"),
