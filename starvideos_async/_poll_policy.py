@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
@@ -183,7 +184,10 @@ class AdaptivePollPolicy(PollPolicy):
         interval: The fixed interval whose calls the default trade spends, and the
             interval of the polls before anything is learnt, seconds (clamped to
             ``[min_interval, max_interval]``, as ``first_poll``).
-        calls_per_task: Mean status calls per task to spend, instead (>= 1).
+        calls_per_task: Mean status calls per task to spend, instead (>= 1). A budget
+            that ``max_interval`` puts out of reach (polling every ``max_interval``
+            already costs more on the tasks learnt) is overspent so, with a
+            ``UserWarning`` (once per policy).
         call_cost: Seconds of detection delay one status call is worth, instead: higher
             means fewer calls and later detection.
         first_poll: Age of the first poll before anything is learnt (default:
@@ -256,6 +260,7 @@ class AdaptivePollPolicy(PollPolicy):
             high=self._max_interval,
         )
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+        self._warned_budget = False  # calls_per_task found too low: warned once
         self._buckets: dict[int | None, History] = {}
         # Waits in flight: key -> (duration, age last seen running, call number then).
         self._waits: dict[Hashable, tuple[int | None, float, int]] = {}
@@ -279,6 +284,18 @@ class AdaptivePollPolicy(PollPolicy):
             f"<AdaptivePollPolicy {self._trade_words()} min={self._min_interval:g} "
             f"max={self._max_interval:g} "
             f"learned={len(overall.recent) if overall else 0} in_flight={len(self._waits)}>"
+        )
+
+    def _warn_budget(self, fewest: float) -> None:
+        self._warned_budget = True
+        every = f"{self._max_interval:g} s"
+        warnings.warn(
+            f"AdaptivePollPolicy(calls_per_task={self._calls_per_task:g}) cannot keep its "
+            f"budget with max_interval={self._max_interval:g}: even polling every {every} "
+            f"makes about {fewest:.3g} status calls per task on the tasks learnt so far, so "
+            f"it polls about every {every}, over budget. Raise max_interval or "
+            "calls_per_task. (Warned once per policy.)",
+            stacklevel=2,
         )
 
     def _trade_words(self) -> str:
@@ -449,7 +466,10 @@ class AdaptivePollPolicy(PollPolicy):
             done = math.floor((age - self._first_poll) / self._interval + 1e-9) + 1
             delay = self._first_poll + max(done, 0) * self._interval - age
         else:
-            target = history.next_poll(age, history.call_cost(self._trade))
+            call_cost, fewest = history.call_cost(self._trade)
+            if fewest is not None and not self._warned_budget:
+                self._warn_budget(fewest)
+            target = history.next_poll(age, call_cost)
             # Past every completion remembered nothing says when it ends: a quarter of
             # the age (a task of an unusual length is polled less and less often), but
             # no less often than every two intervals.
