@@ -268,7 +268,7 @@ class _Curve:
     censored past the last completion).
     """
 
-    __slots__ = ("cost", "fs", "gs", "rho", "tail", "total", "xs")
+    __slots__ = ("_horizon", "cost", "fs", "gs", "rho", "tail", "total", "xs")
 
     def __init__(self, ages: list[float], weights: list[float], tail: float) -> None:
         steps: list[tuple[float, float, float]] = []  # (x, mass at x, change of density)
@@ -306,6 +306,7 @@ class _Curve:
         # The call_cost of the policy's trade, and the fewest calls when its budget is
         # too low (see Trade.cost_on), once asked.
         self.cost: tuple[float, float | None] | None = None
+        self._horizon: float | None = None  # see horizon(), once asked
 
     def survival(self, x: float) -> float:
         """``S(x)``: the share of tasks still running at age ``x``."""
@@ -316,12 +317,18 @@ class _Curve:
         """The age past which at most 1 % of the tasks still run (or the last completion).
 
         Budgets are counted up to it: a rare task of hours would otherwise make the calls
-        ``fixed(interval)`` spends on it count as everyone's budget.
+        ``fixed(interval)`` spends on it count as everyone's budget. Computed once per
+        curve: each schedule the bisection of :meth:`cost_for` counts asks for it.
         """
-        mass = self.total + self.tail
-        if not self.xs or self.total < (1 - _RARE) * mass:
-            return self.xs[-1] if self.xs else 0.0
-        return min(self._inverse((1 - _RARE) * mass), self.xs[-1])
+        horizon = self._horizon
+        if horizon is None:
+            mass = self.total + self.tail
+            if not self.xs or self.total < (1 - _RARE) * mass:
+                horizon = self.xs[-1] if self.xs else 0.0
+            else:
+                horizon = min(self._inverse((1 - _RARE) * mass), self.xs[-1])
+            self._horizon = horizon
+        return horizon
 
     def fixed_calls(self, interval: float) -> float:
         """The mean status calls per task of polling every ``interval`` seconds.
