@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -75,21 +76,31 @@ router = APIRouter()
 T = TypeVar("T")
 
 
-async def disconnected(request: Request, every: float = 0.5) -> None:
-    """Returns once the client of ``request`` has closed its connection."""
-    while not await request.is_disconnected():  # noqa: ASYNC110 - Starlette has no event
-        await asyncio.sleep(every)
+async def disconnected(request: Request, stop: asyncio.Event, every: float = 0.5) -> bool:
+    """True once the client of ``request`` has closed its connection, False once ``stop`` is set.
+
+    Starlette has no event for a disconnection: this asks every ``every`` seconds.
+    """
+    while not stop.is_set():
+        if await request.is_disconnected():
+            return True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+    return False
 
 
 async def wait_while_connected(request: Request, wait: Awaitable[T]) -> T | None:
     """``await wait``, or ``None`` as soon as the client goes away (the wait is cancelled)."""
     waiting = asyncio.ensure_future(wait)
-    watching = asyncio.ensure_future(disconnected(request))
+    # The watcher is stopped by an event, not cancelled: on Python 3.10 a cancellation
+    # that comes while it is inside is_disconnected() can be lost.
+    stop = asyncio.Event()
+    watching = asyncio.ensure_future(disconnected(request, stop))
     try:
         await asyncio.wait((waiting, watching), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (waiting, watching):
-            task.cancel()  # no-op for the one that finished
+        stop.set()
+        waiting.cancel()  # a no-op if it finished
         await asyncio.gather(waiting, watching, return_exceptions=True)
     return None if waiting.cancelled() else waiting.result()
 

@@ -188,10 +188,12 @@ class History:
         """The age of the next poll by the marginal rule; ``None`` past every sample."""
         return self._estimate().next_poll(age, call_cost)
 
-    def call_cost(self, trade: Trade) -> float:
+    def call_cost(self, trade: Trade) -> tuple[float, float | None]:
         """The ``call_cost`` that spends ``trade``'s calls per task on this estimate.
 
-        Computed once per build of the estimate (a bisection over schedules).
+        Computed once per build of the estimate (a bisection over schedules). Second, as
+        :meth:`Trade.cost_on` tells: the calls per task that make a ``calls_per_task``
+        budget unreachable, else ``None``.
         """
         curve = self._estimate()
         if curve.cost is None:
@@ -238,13 +240,20 @@ class Trade:
     low: float
     high: float
 
-    def cost_on(self, curve: _Curve) -> float:
+    def cost_on(self, curve: _Curve) -> tuple[float, float | None]:
+        """The ``call_cost`` on ``curve``, and whether a ``calls_per_task`` is too low.
+
+        Second: when ``calls_per_task`` is too low for ``high``, the fewest calls per task
+        the clamps allow (else ``None``; always for ``interval`` and ``call_cost``).
+        """
         if self.call_cost is not None:
-            return self.call_cost
-        budget = self.calls_per_task
-        if budget is None:  # a little under, so as not to exceed it by chance
-            budget = curve.fixed_calls(self.interval) * BUDGET_SHARE
-        return curve.cost_for(budget, self.low, self.high)
+            return self.call_cost, None
+        if self.calls_per_task is not None:
+            return curve.cost_for(self.calls_per_task, self.low, self.high)
+        # fixed(interval)'s calls, a little under so as not to exceed them by chance. Not
+        # reachable when interval is high itself: the dearest cost is then the right one.
+        budget = curve.fixed_calls(self.interval) * BUDGET_SHARE
+        return curve.cost_for(budget, self.low, self.high)[0], None
 
 
 class _Curve:
@@ -259,7 +268,7 @@ class _Curve:
     censored past the last completion).
     """
 
-    __slots__ = ("cost", "fs", "gs", "rho", "tail", "total", "xs")
+    __slots__ = ("_horizon", "cost", "fs", "gs", "rho", "tail", "total", "xs")
 
     def __init__(self, ages: list[float], weights: list[float], tail: float) -> None:
         steps: list[tuple[float, float, float]] = []  # (x, mass at x, change of density)
@@ -294,7 +303,10 @@ class _Curve:
             rhos[-1] = 0.0  # every piece is over past the last end (rounding aside)
         self.xs, self.fs, self.gs, self.rho = xs, fs, gs, rhos
         self.total, self.tail = f, tail
-        self.cost: float | None = None  # the call_cost of the policy's trade, once asked
+        # The call_cost of the policy's trade, and the fewest calls when its budget is
+        # too low (see Trade.cost_on), once asked.
+        self.cost: tuple[float, float | None] | None = None
+        self._horizon: float | None = None  # see horizon(), once asked
 
     def survival(self, x: float) -> float:
         """``S(x)``: the share of tasks still running at age ``x``."""
@@ -305,12 +317,18 @@ class _Curve:
         """The age past which at most 1 % of the tasks still run (or the last completion).
 
         Budgets are counted up to it: a rare task of hours would otherwise make the calls
-        ``fixed(interval)`` spends on it count as everyone's budget.
+        ``fixed(interval)`` spends on it count as everyone's budget. Computed once per
+        curve: each schedule the bisection of :meth:`cost_for` counts asks for it.
         """
-        mass = self.total + self.tail
-        if not self.xs or self.total < (1 - _RARE) * mass:
-            return self.xs[-1] if self.xs else 0.0
-        return min(self._inverse((1 - _RARE) * mass), self.xs[-1])
+        horizon = self._horizon
+        if horizon is None:
+            mass = self.total + self.tail
+            if not self.xs or self.total < (1 - _RARE) * mass:
+                horizon = self.xs[-1] if self.xs else 0.0
+            else:
+                horizon = min(self._inverse((1 - _RARE) * mass), self.xs[-1])
+            self._horizon = horizon
+        return horizon
 
     def fixed_calls(self, interval: float) -> float:
         """The mean status calls per task of polling every ``interval`` seconds.
@@ -341,22 +359,28 @@ class _Curve:
                 break
         return calls
 
-    def cost_for(self, calls: float, low: float, high: float) -> float:
+    def cost_for(self, calls: float, low: float, high: float) -> tuple[float, float | None]:
         """The ``call_cost`` whose schedule makes ``calls`` calls per task (bisection).
 
         The calls fall as the cost grows; the result errs on the side of fewer calls. A
         budget the clamps make unreachable gets the nearest end of the range tried (too
-        few calls for ``low``, too many for ``high``).
+        few calls for ``low``, too many for ``high``). Second: when ``calls`` is too few,
+        the calls of the dearest schedule (its delays mostly ``high``), else ``None``.
         """
         scale = max(self.horizon(), 1e-9)
         cheap, dear = math.log(scale * 1e-7), math.log(scale * 10)
+        dearest = dear
         for _ in range(16):
             middle = (cheap + dear) / 2
             if self.schedule_calls(math.exp(middle), low, high, calls) > calls:
                 cheap = middle
             else:
                 dear = middle
-        return math.exp(dear)
+        if dear == dearest:  # every schedule tried made too many calls: maybe all do
+            fewest = self.schedule_calls(math.exp(dear), low, high, math.inf)
+            if fewest > calls:
+                return math.exp(dear), fewest
+        return math.exp(dear), None
 
     def _at(self, x: float) -> tuple[float, float]:
         """``F(x)`` and its integral up to ``x``."""

@@ -38,7 +38,6 @@ from yarl import URL
 
 from . import _retry
 from ._errors import (
-    BODY_KEPT,
     APIConnectionError,
     APITimeoutError,
     InvalidRequestError,
@@ -51,6 +50,7 @@ from ._errors import (
 )
 from ._files import PartFile, resolve_destination
 from ._http import HTTPTransport, translate_errors
+from ._messages import BODY_KEPT
 from ._models import ProgressCallback, Video
 from ._requests import check_timeout
 from ._task import VideoTask

@@ -37,11 +37,12 @@ contains the API key.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import attrs
+
+from ._messages import BODY_KEPT, error_message, text_excerpt
 
 if TYPE_CHECKING:
     from ._models import Video
@@ -71,8 +72,6 @@ __all__ = [
     "TaskTimeoutError",
     "WrongEventLoopError",
     "error_from_response",
-    "error_message",
-    "text_excerpt",
 ]
 
 
@@ -393,8 +392,6 @@ _STATUS_ERRORS: Final[Mapping[int, type[APIStatusError]]] = {
     422: BadRequestError,
     429: RateLimitError,
 }
-#: How much of an error body is kept (and shown).
-BODY_KEPT: Final = 4096
 
 
 def error_from_response(
@@ -409,7 +406,7 @@ def error_from_response(
 
     Args:
         status: The HTTP status (300 or more).
-        raw: The start of the body (up to :data:`BODY_KEPT` bytes are used).
+        raw: The start of the body (up to ``BODY_KEPT`` bytes are used).
         headers: The response headers.
         request: Which request it answered.
         retry_after: The server's wait hint, seconds (kept on :class:`RateLimitError`).
@@ -433,42 +430,3 @@ def error_from_response(
             message, request=request, body=body, headers=headers, retry_after=retry_after
         )
     return cls(message, request=request, status_code=status, body=body, headers=headers)
-
-
-def error_message(body: object) -> str | None:
-    """Pull a human message out of any of the error shapes the service may use.
-
-    Handles ``{"error": {"message": ..., "code": ...}}``, ``{"error": "..."}``,
-    ``{"message": ...}``, ``{"code": ..., "msg": ...}`` and ``{"detail": ...}``.
-    Returns ``None`` when ``body`` holds no error.
-    """
-    if not isinstance(body, Mapping):
-        return None
-    err = body.get("error")
-    if isinstance(err, Mapping):
-        message = err.get("message") or err.get("msg") or err.get("type")
-        code = err.get("code")
-        text = str(message) if message else json.dumps(err)[:200]
-        return f"{text} (code {code})" if code not in (None, "") else text
-    if isinstance(err, str) and err:
-        return err
-    for key in ("message", "msg", "detail", "error_description"):
-        value = body.get(key)
-        if isinstance(value, str) and value:
-            code = body.get("code")
-            return f"{value} (code {code})" if code not in (None, "", 0, 200) else value
-    return None
-
-
-_TAG: Final = re.compile(r"<[^>]+>")
-_SPACE: Final = re.compile(r"\s+")
-_TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-
-
-def text_excerpt(text: str, limit: int = 200) -> str:
-    """A short one-line excerpt of a non-JSON body (an HTML page's title, tags dropped)."""
-    title = _TITLE.search(text)
-    if title and title.group(1).strip():
-        text = title.group(1)
-    flat = _SPACE.sub(" ", _TAG.sub(" ", text)).strip()
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -35,7 +35,6 @@ from yarl import URL
 from . import _retry
 from ._config import Timeout
 from ._errors import (
-    BODY_KEPT,
     APIConnectionError,
     APITimeoutError,
     ClientClosedError,
@@ -46,6 +45,7 @@ from ._errors import (
     error_from_response,
 )
 from ._limits import Limiter, RateGate
+from ._messages import BODY_KEPT
 from ._serde import parse_answer, task_id_in
 from ._version import __version__
 

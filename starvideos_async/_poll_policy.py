@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
@@ -176,11 +177,17 @@ class AdaptivePollPolicy(PollPolicy):
     Before it has learnt anything it polls as ``fixed(interval)`` does (at ages
     ``first_poll``, ``first_poll + interval``, ...).
 
+    The settings are read-only attributes of the same names (``AttributeError`` on
+    assignment): make a new policy to change one.
+
     Args:
         interval: The fixed interval whose calls the default trade spends, and the
             interval of the polls before anything is learnt, seconds (clamped to
             ``[min_interval, max_interval]``, as ``first_poll``).
-        calls_per_task: Mean status calls per task to spend, instead (>= 1).
+        calls_per_task: Mean status calls per task to spend, instead (>= 1). A budget
+            that ``max_interval`` puts out of reach (polling every ``max_interval``
+            already costs more on the tasks learnt) is overspent so, with a
+            ``UserWarning`` (once per policy).
         call_cost: Seconds of detection delay one status call is worth, instead: higher
             means fewer calls and later detection.
         first_poll: Age of the first poll before anything is learnt (default:
@@ -234,24 +241,26 @@ class AdaptivePollPolicy(PollPolicy):
                 raise ConfigurationError(name, count, "an int >= 1")
         # Both clamped like every delay, so that the polls before learning and the
         # budget after it are those of the same fixed(interval).
-        self.interval = min(max(float(interval), min_interval), max_interval)
-        self.calls_per_task = None if calls_per_task is None else float(calls_per_task)
-        self.call_cost = None if call_cost is None else float(call_cost)
-        self.first_poll = min(max(float(first_poll), min_interval), max_interval)
-        self.min_interval = float(min_interval)
-        self.max_interval = float(max_interval)
-        self.jitter = float(jitter)
-        self.seed = seed
-        self.memory = memory
-        self.min_samples = min_samples
+        # The settings are read-only (properties): the trade is built from them once.
+        self._interval = min(max(float(interval), min_interval), max_interval)
+        self._calls_per_task = None if calls_per_task is None else float(calls_per_task)
+        self._call_cost = None if call_cost is None else float(call_cost)
+        self._first_poll = min(max(float(first_poll), min_interval), max_interval)
+        self._min_interval = float(min_interval)
+        self._max_interval = float(max_interval)
+        self._jitter = float(jitter)
+        self._seed = seed
+        self._memory = memory
+        self._min_samples = min_samples
         self._trade = Trade(
-            call_cost=self.call_cost,
-            calls_per_task=self.calls_per_task,
-            interval=self.interval,
-            low=self.min_interval,
-            high=self.max_interval,
+            call_cost=self._call_cost,
+            calls_per_task=self._calls_per_task,
+            interval=self._interval,
+            low=self._min_interval,
+            high=self._max_interval,
         )
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+        self._warned_budget = False  # calls_per_task found too low: warned once
         self._buckets: dict[int | None, History] = {}
         # Waits in flight: key -> (duration, age last seen running, call number then).
         self._waits: dict[Hashable, tuple[int | None, float, int]] = {}
@@ -272,17 +281,81 @@ class AdaptivePollPolicy(PollPolicy):
     def __repr__(self) -> str:
         overall = self._buckets.get(None)
         return (
-            f"<AdaptivePollPolicy {self._trade_words()} min={self.min_interval:g} "
-            f"max={self.max_interval:g} "
+            f"<AdaptivePollPolicy {self._trade_words()} min={self._min_interval:g} "
+            f"max={self._max_interval:g} "
             f"learned={len(overall.recent) if overall else 0} in_flight={len(self._waits)}>"
         )
 
+    def _warn_budget(self, fewest: float) -> None:
+        self._warned_budget = True
+        every = f"{self._max_interval:g} s"
+        warnings.warn(
+            f"AdaptivePollPolicy(calls_per_task={self._calls_per_task:g}) cannot keep its "
+            f"budget with max_interval={self._max_interval:g}: even polling every {every} "
+            f"makes about {fewest:.3g} status calls per task on the tasks learnt so far, so "
+            f"it polls about every {every}, over budget. Raise max_interval or "
+            "calls_per_task. (Warned once per policy.)",
+            stacklevel=2,
+        )
+
     def _trade_words(self) -> str:
-        if self.call_cost is not None:
-            return f"call_cost={self.call_cost:g}"
-        if self.calls_per_task is not None:
-            return f"calls_per_task={self.calls_per_task:g}"
-        return f"interval={self.interval:g}"
+        if self._call_cost is not None:
+            return f"call_cost={self._call_cost:g}"
+        if self._calls_per_task is not None:
+            return f"calls_per_task={self._calls_per_task:g}"
+        return f"interval={self._interval:g}"
+
+    # The settings, fixed at construction: make a new policy to change one.
+
+    @property
+    def interval(self) -> float:
+        """The fixed interval whose calls the default trade spends (clamped), seconds."""
+        return self._interval
+
+    @property
+    def calls_per_task(self) -> float | None:
+        """The budget of status calls per task, when the trade is said that way."""
+        return self._calls_per_task
+
+    @property
+    def call_cost(self) -> float | None:
+        """The seconds of detection delay one call is worth, when said that way."""
+        return self._call_cost
+
+    @property
+    def first_poll(self) -> float:
+        """The age of the first poll before anything is learnt (clamped), seconds."""
+        return self._first_poll
+
+    @property
+    def min_interval(self) -> float:
+        """The shortest delay between two polls of one task, seconds."""
+        return self._min_interval
+
+    @property
+    def max_interval(self) -> float:
+        """The longest delay between two polls of one task, seconds."""
+        return self._max_interval
+
+    @property
+    def jitter(self) -> float:
+        """The relative spread applied to every learnt delay."""
+        return self._jitter
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of the random generator."""
+        return self._seed
+
+    @property
+    def memory(self) -> int:
+        """Completions remembered per duration bucket (at least)."""
+        return self._memory
+
+    @property
+    def min_samples(self) -> int:
+        """Completions needed before a bucket's history is trusted."""
+        return self._min_samples
 
     @property
     def learned(self) -> int:
@@ -320,7 +393,7 @@ class AdaptivePollPolicy(PollPolicy):
         age = running_at + (finished_by - running_at) * u
         now = self._tick()
         for bucket in {duration, None}:
-            self._bucket(bucket).add(age, self.memory, now - finished_by, now)
+            self._bucket(bucket).add(age, self._memory, now - finished_by, now)
 
     def running(self, *, key: Hashable, age: float, duration: int | None) -> None:
         """Count the wait ``key`` as censored at ``age`` until it ends (see the module)."""
@@ -356,7 +429,7 @@ class AdaptivePollPolicy(PollPolicy):
     def _history(self, duration: int | None) -> History | None:
         for bucket in (duration, None):
             history = self._buckets.get(bucket)
-            if history is not None and len(history.recent) >= self.min_samples:
+            if history is not None and len(history.recent) >= self._min_samples:
                 return history
         return None
 
@@ -373,7 +446,7 @@ class AdaptivePollPolicy(PollPolicy):
         if not 0 <= age < math.inf:
             return None
         history = self._buckets.get(duration)
-        if history is None or len(history.recent) < self.min_samples:
+        if history is None or len(history.recent) < self._min_samples:
             return None
         median = history.quantile(age, 0.5)
         p90 = history.quantile(age, 0.9)
@@ -387,17 +460,20 @@ class AdaptivePollPolicy(PollPolicy):
         """See the class docstring."""
         age = max(age, 0.0) if age == age else 0.0  # NaN (a broken clock) counts as 0
         if age == math.inf:  # a broken clock too: as old as a task can be
-            return self.max_interval
+            return self._max_interval
         history = self._history(duration)
         if history is None:  # nothing learnt: fixed(interval)'s polls, from the creation
-            done = math.floor((age - self.first_poll) / self.interval + 1e-9) + 1
-            delay = self.first_poll + max(done, 0) * self.interval - age
+            done = math.floor((age - self._first_poll) / self._interval + 1e-9) + 1
+            delay = self._first_poll + max(done, 0) * self._interval - age
         else:
-            target = history.next_poll(age, history.call_cost(self._trade))
+            call_cost, fewest = history.call_cost(self._trade)
+            if fewest is not None and not self._warned_budget:
+                self._warn_budget(fewest)
+            target = history.next_poll(age, call_cost)
             # Past every completion remembered nothing says when it ends: a quarter of
             # the age (a task of an unusual length is polled less and less often), but
             # no less often than every two intervals.
-            tail = min(age * 0.25, 2 * self.interval)
+            tail = min(age * 0.25, 2 * self._interval)
             delay = tail if target is None else target - age
-            delay *= 1.0 + self.jitter * (2.0 * self._rng.random() - 1.0)
-        return min(max(delay, self.min_interval), self.max_interval)
+            delay *= 1.0 + self._jitter * (2.0 * self._rng.random() - 1.0)
+        return min(max(delay, self._min_interval), self._max_interval)

@@ -21,7 +21,8 @@ import attrs
 from cattrs import Converter
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from ._errors import BODY_KEPT, MalformedResponseError, RequestInfo, error_message, text_excerpt
+from ._errors import MalformedResponseError, RequestInfo
+from ._messages import BODY_KEPT, error_message, text_excerpt
 from ._models import TaskStatus, Video
 from ._requests import VideoRequest
 

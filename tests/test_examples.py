@@ -342,9 +342,8 @@ async def test_backend_long_poll_returns_the_latest_status_when_the_wait_runs_ou
     fake.advance(10)
 
     # Long enough for the first status call to answer on a loaded machine (the handle's
-    # first poll goes at once); the task stays processing, so the wait runs out. (Not on
-    # the FastAPI example's 0.5 s disconnect checks: see the note in the changelog.)
-    async with http.get(f"{backend.url}/videos/{task.id}", params={"wait": "0.3"}) as r:
+    # first poll goes at once); the task stays processing, so the wait runs out.
+    async with http.get(f"{backend.url}/videos/{task.id}", params={"wait": "1"}) as r:
         assert r.status == 200
         assert (await r.json())["status"] == "processing"
 
@@ -602,6 +601,45 @@ async def test_fastapi_backend_stops_polling_when_the_client_disconnects(
         settled = await status_calls_settle(fake)
         await asyncio.sleep(0.5)
         assert fake.counters["status"] == settled
+
+
+async def test_fastapi_long_poll_ends_even_if_the_watchers_cancellation_is_lost() -> None:
+    """On Python 3.10 a cancellation delivered inside Starlette's is_disconnected() can be
+    lost; this request loses every one on any Python, just as the wait ends."""
+    asking = asyncio.Event()
+
+    class LosesCancellations:
+        async def is_disconnected(self) -> bool:
+            asking.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+            return False
+
+    async def wait() -> str:
+        await asking.wait()  # ends while the watcher is inside is_disconnected()
+        return "done"
+
+    example = load("fastapi_backend")
+    with anyio.fail_after(5):
+        assert await example.wait_while_connected(LosesCancellations(), wait()) == "done"
+
+
+async def test_fastapi_long_poll_that_ends_at_once_answers() -> None:
+    """A wait that ends at once, beside Starlette's own is_disconnected(): on Python 3.10
+    the watcher's cancellation came inside it and was lost (the handler hung)."""
+    from starlette.requests import Request
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()  # the client neither sends nor leaves
+        return {}
+
+    async def wait() -> str:
+        return "done"
+
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []}, receive)
+    example = load("fastapi_backend")
+    with anyio.fail_after(5):
+        assert await example.wait_while_connected(request, wait()) == "done"
 
 
 # -- generate_blocking.py -------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import math
 import tracemalloc
+import warnings
 from typing import Any
 
 import pytest
@@ -106,6 +107,36 @@ def test_adaptive_shortcut_passes_its_arguments() -> None:
 
 
 @pytest.mark.parametrize(
+    "name",
+    [
+        "interval",
+        "calls_per_task",
+        "call_cost",
+        "first_poll",
+        "min_interval",
+        "max_interval",
+        "jitter",
+        "seed",
+        "memory",
+        "min_samples",
+    ],
+)
+def test_adaptive_settings_are_read_only(name: str) -> None:
+    """The trade is built from them once: a setting changed later would only show."""
+    policy = AdaptivePollPolicy(calls_per_task=4, jitter=0, seed=1)
+    _learn(policy, [60.0] * 20)
+    before, shown = getattr(policy, name), repr(policy)
+    delays = _delays(policy, [0, 30, 60])
+
+    with pytest.raises(AttributeError, match=name):
+        setattr(policy, name, 2)
+
+    assert getattr(policy, name) == before
+    assert repr(policy) == shown
+    assert _delays(policy, [0, 30, 60]) == delays
+
+
+@pytest.mark.parametrize(
     ("kwargs", "field"),
     [
         ({"calls_per_task": 0.5}, "calls_per_task"),
@@ -176,6 +207,39 @@ def test_learned_policy_polls_where_tasks_finish() -> None:
     assert 100 <= 60 + capped.next_delay(age=60, polls=1, duration=5) <= 105.1
     inside = policy.next_delay(age=101, polls=2, duration=5)
     assert inside <= 4  # dense where completions are
+
+
+def test_a_budget_too_low_for_max_interval_warns_once_per_policy() -> None:
+    """Tasks of 10 minutes polled at most 10 s apart take about 60 calls, not 2."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        policy = AdaptivePollPolicy(calls_per_task=2, max_interval=10, jitter=0)
+        _learn(policy, [600.0] * 20)
+        delays = _delays(policy, [0, 10, 20, 300, 590])
+        _learn(policy, [500.0] * 40)  # a new estimate, still out of reach
+        delays += _delays(policy, [0, 10, 20])
+        other = AdaptivePollPolicy(calls_per_task=2, max_interval=10)
+        _learn(other, [600.0] * 20)
+        other.next_delay(age=0, polls=0, duration=5)
+
+    assert delays == [10.0] * 8  # it polls as sparsely as it may, over budget
+    assert [w.category for w in caught] == [UserWarning, UserWarning]  # one per policy
+    message = str(caught[0].message)
+    assert "calls_per_task=2" in message
+    assert "max_interval=10" in message
+    assert "about 60 status calls per task" in message
+
+
+def test_a_budget_within_reach_does_not_warn() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for budget in (3, 8):
+            policy = AdaptivePollPolicy(calls_per_task=budget, max_interval=300)
+            _learn(policy, [600.0] * 20)
+            policy.next_delay(age=0, polls=0, duration=5)
+        interval = AdaptivePollPolicy(interval=10, max_interval=10)  # its own budget
+        _learn(interval, [600.0] * 20)
+        interval.next_delay(age=0, polls=0, duration=5)
 
 
 def _exact(**kwargs: Any) -> AdaptivePollPolicy:
