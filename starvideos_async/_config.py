@@ -131,6 +131,13 @@ def check_rate(name: str, value: object) -> float | None:
     return value
 
 
+def check_positive(name: str, value: object, what: str = "a positive number of seconds") -> float:
+    """A positive, finite number (``interval``, ``call_cost``...); refuses NaN and bools."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ConfigurationError(name, value, what)
+    return value
+
+
 def check_seconds(name: str, value: object, minimum: float) -> float:
     """A duration setting (a lease, a timeout): a number of seconds of ``minimum`` or more."""
     if (

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from ._adaptive import DECAY, LEAN, History, Trade
+from ._config import check_count, check_positive
 from ._errors import ConfigurationError
 from ._models import Estimate
 
@@ -129,16 +130,7 @@ class PollPolicy:
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not _is_positive(value):
-        raise ConfigurationError(attribute.name, value, "a positive number of seconds")
-
-
-def _is_positive(value: object) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and 0 < value < math.inf  # also refuses NaN
-    )
+    check_positive(attribute.name, value)
 
 
 @attrs.frozen
@@ -215,43 +207,35 @@ class AdaptivePollPolicy(PollPolicy):
         memory: int = 512,
         min_samples: int = 8,
     ) -> None:
-        first_poll = interval if first_poll is None else first_poll
-        for name, value in (
-            ("interval", interval),
-            ("first_poll", first_poll),
-            ("min_interval", min_interval),
-            ("max_interval", max_interval),
-        ):
-            if not _is_positive(value):
-                raise ConfigurationError(name, value, "a positive number of seconds")
-        if call_cost is not None and not _is_positive(call_cost):
-            raise ConfigurationError("call_cost", call_cost, "a positive number of seconds")
-        if calls_per_task is not None and not (
-            _is_positive(calls_per_task) and calls_per_task >= 1
-        ):
-            raise ConfigurationError("calls_per_task", calls_per_task, "a number >= 1")
-        if call_cost is not None and calls_per_task is not None:
-            raise ConfigurationError("call_cost", call_cost, "None when calls_per_task is set")
+        min_interval = check_positive("min_interval", min_interval)
+        max_interval = check_positive("max_interval", max_interval)
         if not min_interval <= max_interval:
             raise ConfigurationError("max_interval", max_interval, ">= min_interval")
+        interval = check_positive("interval", interval)
+        first_poll = interval if first_poll is None else check_positive("first_poll", first_poll)
+        if call_cost is not None and calls_per_task is not None:
+            raise ConfigurationError("call_cost", call_cost, "None when calls_per_task is set")
+        if call_cost is not None:
+            call_cost = check_positive("call_cost", call_cost)
+        if calls_per_task is not None:
+            calls_per_task = check_positive("calls_per_task", calls_per_task, "a number >= 1")
+            if calls_per_task < 1:
+                raise ConfigurationError("calls_per_task", calls_per_task, "a number >= 1")
         if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
             raise ConfigurationError("jitter", jitter, "a share in [0, 1)")
-        for name, count in (("memory", memory), ("min_samples", min_samples)):
-            if type(count) is not int or count < 1:
-                raise ConfigurationError(name, count, "an int >= 1")
         # Both clamped like every delay, so that the polls before learning and the
         # budget after it are those of the same fixed(interval).
         # The settings are read-only (properties): the trade is built from them once.
-        self._interval = min(max(float(interval), min_interval), max_interval)
+        self._interval = float(min(max(interval, min_interval), max_interval))
         self._calls_per_task = None if calls_per_task is None else float(calls_per_task)
         self._call_cost = None if call_cost is None else float(call_cost)
-        self._first_poll = min(max(float(first_poll), min_interval), max_interval)
+        self._first_poll = float(min(max(first_poll, min_interval), max_interval))
         self._min_interval = float(min_interval)
         self._max_interval = float(max_interval)
         self._jitter = float(jitter)
         self._seed = seed
-        self._memory = memory
-        self._min_samples = min_samples
+        self._memory = check_count("memory", memory, 1)
+        self._min_samples = check_count("min_samples", min_samples, 1)
         self._trade = Trade(
             call_cost=self._call_cost,
             calls_per_task=self._calls_per_task,
