@@ -73,22 +73,36 @@ def _strict_float(value: object, _: object) -> float:
 def _status(value: object, _: object) -> TaskStatus | str:
     if not isinstance(value, str):
         raise TypeError(f"expected a status string, got {type(value).__name__}")
-    try:
-        return TaskStatus(value)
-    except ValueError:
-        return value  # a status the SDK does not know yet: kept as sent
+    return value  # (Video's converter makes a documented status a TaskStatus)
+
+
+def _or_none(structure: Callable[[object, object], T]) -> Callable[[object, object], T | None]:
+    """The hook of ``X | None`` from the hook of ``X`` (cattrs would look ``X``'s up each time)."""
+
+    def structure_or_none(value: object, type_: object) -> T | None:
+        return None if value is None else structure(value, type_)
+
+    return structure_or_none
 
 
 converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(float, _strict_float)
 converter.register_structure_hook(TaskStatus | str, _status)
+converter.register_structure_hook(str | None, _or_none(_strict_str))
+converter.register_structure_hook(int | None, _or_none(_strict_int))
+converter.register_structure_hook(float | None, _or_none(_strict_float))
 converter.register_structure_hook_func(  # Video.extra: kept as sent
     lambda cls: cls == Mapping[str, Any], lambda value, _: value
 )
 converter.register_structure_hook(
     Video,
     make_dict_structure_fn(Video, converter, **_VIDEO_OVERRIDES),  # type: ignore[arg-type]
+)
+#: The converter's hook for Video, looked up once (``converter.structure`` looks it up
+#: at every call).
+_structure_video: Final[Callable[[object, type[Video]], Video]] = converter.get_structure_hook(
+    Video
 )
 converter.register_unstructure_hook(
     VideoRequest,
@@ -134,10 +148,10 @@ def structure_video(data: object) -> Video:
     if isinstance(data.get("error"), dict) or ("id" not in data and error_message(data)):
         raise ValueError(f"the service answered with an error: {error_message(data)}")
     if data.keys() <= _KNOWN:  # the usual answer: no field to keep aside
-        video = converter.structure(data, Video)
+        video = _structure_video(data, Video)
     else:
         extra = {key: value for key, value in data.items() if key not in _KNOWN}
-        video = converter.structure({**data, _EXTRA: extra}, Video)
+        video = _structure_video({**data, _EXTRA: extra}, Video)
     if not video.id:
         raise ValueError("the task id is empty")
     if not _valid_unicode(video.id):  # a lone surrogate (JSON "\ud800"): never sent back
