@@ -86,7 +86,7 @@ class Abandoned(Exception):
     """A request was not sent because its caller stopped waiting (see ``abandoned``)."""
 
 
-@attrs.frozen
+@attrs.define  # (made for every request, read once: a frozen class costs twice as much)
 class Answer:
     """An HTTP answer, read: status, headers and (the start of) the body."""
 
