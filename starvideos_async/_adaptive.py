@@ -255,6 +255,25 @@ class Trade:
         budget = curve.fixed_calls(self.interval) * BUDGET_SHARE
         return curve.cost_for(budget, self.low, self.high)[0], None
 
+    def __str__(self) -> str:
+        """The trade as the policy's argument that says it (for reprs)."""
+        if self.call_cost is not None:
+            return f"call_cost={self.call_cost:g}"
+        if self.calls_per_task is not None:
+            return f"calls_per_task={self.calls_per_task:g}"
+        return f"interval={self.interval:g}"
+
+    def budget_warning(self, fewest: float) -> str:
+        """Why a ``calls_per_task`` budget cannot be kept (``fewest``: from :meth:`cost_on`)."""
+        every = f"{self.high:g} s"
+        return (
+            f"AdaptivePollPolicy(calls_per_task={self.calls_per_task:g}) cannot keep its "
+            f"budget with max_interval={self.high:g}: even polling every {every} makes "
+            f"about {fewest:.3g} status calls per task on the tasks learnt so far, so it "
+            f"polls about every {every}, over budget. Raise max_interval or "
+            "calls_per_task. (Warned once per policy.)"
+        )
+
 
 class _Curve:
     """A learnt distribution of completion ages, piecewise: the marginal rule on it.

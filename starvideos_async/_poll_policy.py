@@ -265,29 +265,10 @@ class AdaptivePollPolicy(PollPolicy):
     def __repr__(self) -> str:
         overall = self._buckets.get(None)
         return (
-            f"<AdaptivePollPolicy {self._trade_words()} min={self._min_interval:g} "
+            f"<AdaptivePollPolicy {self._trade} min={self._min_interval:g} "
             f"max={self._max_interval:g} "
             f"learned={len(overall.recent) if overall else 0} in_flight={len(self._waits)}>"
         )
-
-    def _warn_budget(self, fewest: float) -> None:
-        self._warned_budget = True
-        every = f"{self._max_interval:g} s"
-        warnings.warn(
-            f"AdaptivePollPolicy(calls_per_task={self._calls_per_task:g}) cannot keep its "
-            f"budget with max_interval={self._max_interval:g}: even polling every {every} "
-            f"makes about {fewest:.3g} status calls per task on the tasks learnt so far, so "
-            f"it polls about every {every}, over budget. Raise max_interval or "
-            "calls_per_task. (Warned once per policy.)",
-            stacklevel=2,
-        )
-
-    def _trade_words(self) -> str:
-        if self._call_cost is not None:
-            return f"call_cost={self._call_cost:g}"
-        if self._calls_per_task is not None:
-            return f"calls_per_task={self._calls_per_task:g}"
-        return f"interval={self._interval:g}"
 
     # The settings, fixed at construction: make a new policy to change one.
 
@@ -452,7 +433,8 @@ class AdaptivePollPolicy(PollPolicy):
         else:
             call_cost, fewest = history.call_cost(self._trade)
             if fewest is not None and not self._warned_budget:
-                self._warn_budget(fewest)
+                self._warned_budget = True
+                warnings.warn(self._trade.budget_warning(fewest), stacklevel=2)
             target = history.next_poll(age, call_cost)
             # Past every completion remembered nothing says when it ends: a quarter of
             # the age (a task of an unusual length is polled less and less often), but
