@@ -40,7 +40,9 @@ from redis_server import RedisServer, redis_server
 
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
-WORKLOADS = ("throughput", "polling", "scale", "shared", "import")
+WORKLOADS = ("throughput", "polling", "scale", "shared", "import", "instructions")
+#: Run when none is named (``instructions`` needs valgrind and is asked for by name).
+DEFAULT_WORKLOADS = WORKLOADS[:-1]
 
 
 # -- processes -----------------------------------------------------------------------
@@ -95,9 +97,11 @@ def fake_service(*args: str) -> Iterator[Fake]:
         fake.close()
 
 
-def start_client(spec: dict[str, Any]) -> subprocess.Popen[str]:
+def start_client(spec: dict[str, Any], hash_seed: int | None = None) -> subprocess.Popen[str]:
+    """A client process; ``hash_seed`` fixes its ``PYTHONHASHSEED`` (see the README)."""
     command = [PYTHON, str(HERE / "clients.py"), json.dumps(spec)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    env = None if hash_seed is None else {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)  # noqa: S603
 
 
 #: Seconds a client run may take before it is killed (a hung wait must not hang the run).
@@ -117,11 +121,11 @@ def finish_client(process: subprocess.Popen[str]) -> dict[str, Any]:
     return result
 
 
-def measured_run(fake: Fake, spec: dict[str, Any]) -> dict[str, Any]:
+def measured_run(fake: Fake, spec: dict[str, Any], hash_seed: int | None = None) -> dict[str, Any]:
     """One client process against ``fake``: its own numbers plus the fake's side."""
     before = fake.command("stats")
     load = os.getloadavg()[0]
-    result = finish_client(start_client(spec))
+    result = finish_client(start_client(spec, hash_seed))
     after = fake.command("stats")
     counters = {
         key: after["counters"].get(key, 0) - before["counters"].get(key, 0)
@@ -170,13 +174,10 @@ def log(message: str) -> None:
 # -- workload 1: throughput ----------------------------------------------------------
 
 
-def throughput_run(args: argparse.Namespace, fake: Fake, kind: str, tasks: int) -> dict[str, Any]:
-    """One throughput run of ``kind`` (``name`` or ``name+loop``) against ``fake``.
-
-    Checks that it made exactly create + 3 polls per task; adds ``requests``.
-    """
+def throughput_spec(args: argparse.Namespace, fake: Fake, kind: str, tasks: int) -> dict[str, Any]:
+    """The client spec of a throughput run of ``kind`` (``name`` or ``name+loop``)."""
     name, _, loop = kind.partition("+")
-    spec = {
+    return {
         "workload": "throughput",
         "kind": name,
         "loop": loop or "asyncio",
@@ -185,7 +186,16 @@ def throughput_run(args: argparse.Namespace, fake: Fake, kind: str, tasks: int) 
         "base_url": fake.base_url,
         "api_key": fake.api_key,
     }
-    result = measured_run(fake, spec)
+
+
+def throughput_run(
+    args: argparse.Namespace, fake: Fake, kind: str, tasks: int, hash_seed: int | None = None
+) -> dict[str, Any]:
+    """One throughput run of ``kind`` against ``fake``.
+
+    Checks that it made exactly create + 3 polls per task; adds ``requests``.
+    """
+    result = measured_run(fake, throughput_spec(args, fake, kind, tasks), hash_seed)
     requests = result["fake"]["counters"]["create"] + result["fake"]["counters"]["status"]
     if requests != 4 * tasks:
         raise RuntimeError(f"{kind}: {requests} requests, expected {4 * tasks}")
@@ -201,12 +211,15 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         for repeat in range(args.repeats):
             # Interleaved, and each repeat starts one client later (A B C, B C A, C A B,
             # ...): no client always runs first or always follows the slow httpx run.
+            # Every client of a repeat runs with the same hash seed, a new one per repeat:
+            # the seed alone moves a client's CPU per request by up to 15 % here.
             shift = repeat % len(kinds)
             for kind in kinds[shift:] + kinds[:shift]:
                 tasks = args.httpx_tasks if kind.partition("+")[0] == "httpx" else args.tasks
-                result = throughput_run(args, fake, kind, tasks)
+                result = throughput_run(args, fake, kind, tasks, hash_seed=repeat + 1)
                 requests = result["requests"]
                 result.update(
+                    hash_seed=repeat + 1,
                     tasks=tasks,
                     rps=requests / result["wall"],
                     cpu_us=result["cpu"] / requests * 1e6,
@@ -786,6 +799,74 @@ def shared_table(data: dict[str, Any], args: argparse.Namespace) -> str:
 _IMPORTTIME = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 
 
+# -- workload 6: instructions per request ---------------------------------------------------
+
+#: Tasks of the two runs whose difference gives the instructions per request (the
+#: smaller one takes the process's start, imports and the session's set-up away).
+INSTRUCTION_TASKS = (200, 1200)
+
+
+def instructions_run(fake: Fake, spec: dict[str, Any]) -> int:
+    """The instructions one client process executes, counted by valgrind (callgrind).
+
+    Checks, as the throughput runs do, that it made exactly create + 3 polls per task.
+    """
+    before = fake.command("stats")["counters"]
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        PYTHON,
+        str(HERE / "clients.py"),
+        json.dumps(spec),
+    ]
+    out = subprocess.run(  # noqa: S603 - our own script, no shell
+        command, capture_output=True, text=True, timeout=CLIENT_TIMEOUT, check=True
+    )
+    after = fake.command("stats")["counters"]
+    requests = sum(after.get(k, 0) - before.get(k, 0) for k in ("create", "status"))
+    if requests != 4 * spec["tasks"]:
+        raise RuntimeError(f"{spec['kind']}: {requests} requests, expected {4 * spec['tasks']}")
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind: {out.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def instructions(args: argparse.Namespace) -> dict[str, Any]:
+    """Instructions per request of each client (httpx left out: too slow under valgrind).
+
+    Steady where CPU time is not: the load and the hash seed move it by about 1 %, not 15 %.
+    """
+    small, large = INSTRUCTION_TASKS
+    counts: dict[str, float] = {}
+    with fake_service("--mode", "per-poll") as fake:
+        for kind in args.clients:
+            if kind.partition("+")[0] == "httpx":
+                continue
+            runs = [
+                instructions_run(fake, throughput_spec(args, fake, kind, n))
+                for n in (small, large)
+            ]
+            counts[kind] = (runs[1] - runs[0]) / (4 * (large - small))
+            log(f"instructions {kind:>14}: {counts[kind] / 1000:,.0f}k per request")
+    base = counts.get("aiohttp", float("nan"))
+    return {
+        "tasks": INSTRUCTION_TASKS,
+        "summary": {
+            kind: {"per_request": count, "ratio": base / count} for kind, count in counts.items()
+        },
+    }
+
+
+def instructions_table(data: dict[str, Any]) -> str:
+    rows = [
+        (kind, f"{s['per_request'] / 1000:,.0f}k", f"{s['ratio']:.2f}x")
+        for kind, s in data["summary"].items()
+    ]
+    return table(("client", "instructions per request", "aiohttp's / this client's"), rows)
+
+
 def import_once(
     module: str, env: dict[str, str] | None = None
 ) -> tuple[int, dict[str, tuple[int, int]]]:
@@ -1081,7 +1162,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"--scale-rates: integers or 'none', not {args.scale_rates!r}")
     if any(rate is not None and rate <= 0 for rate in args.scale_rates):
         p.error(f"--scale-rates: caps must be positive, not {args.scale_rates!r}")
-    args.workloads = args.workloads or list(WORKLOADS)
+    args.workloads = args.workloads or list(DEFAULT_WORKLOADS)
     unknown = set(args.workloads) - set(WORKLOADS)
     if unknown:
         p.error(f"unknown workloads {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
@@ -1091,6 +1172,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error(f"--shared-processes: integers, not {args.shared_processes!r}")
     if any(n < 1 for n in args.shared_processes):
         p.error(f"--shared-processes: at least 1, not {args.shared_processes!r}")
+    if "instructions" in args.workloads and shutil.which("valgrind") is None:
+        p.error("the instructions workload needs valgrind on PATH (apt-get install valgrind)")
     if "shared" in args.workloads and shutil.which("redis-server") is None:
         p.error("the shared workload needs redis-server on PATH (apt-get install redis-server)")
     return args
@@ -1146,6 +1229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"polls) per process, max_concurrency {args.concurrency} and max_status_rate "
             f"{rate} shared through Redis; fake latency {args.shared_latency * 1000:g} ms; "
             f"medians of {args.shared_repeats})\n\n" + shared_table(report["shared"], args)
+        )
+    if "instructions" in args.workloads:
+        report["instructions"] = instructions(args)
+        small, large = INSTRUCTION_TASKS
+        sections.append(
+            f"### Instructions per request (valgrind; runs of {large:,} minus {small:,} "
+            f"tasks x (create + 3 polls), concurrency {args.concurrency})\n\n"
+            + instructions_table(report["instructions"])
         )
     if "import" in args.workloads:
         report["import"] = import_time(args)
