@@ -37,7 +37,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "_static"
-WORKLOADS = ("throughput", "polling", "scale", "import")
+WORKLOADS = ("throughput", "polling", "scale", "import", "instructions")
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 FONT = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif"
@@ -150,6 +150,7 @@ def _relevant_settings(workload: str, settings: dict[str, Any]) -> dict[str, Any
         ),
         "scale": ("scale_tasks", "scale_rates", "concurrency", "tasks"),
         "import": ("import_runs",),
+        "instructions": ("concurrency", "clients"),
     }[workload]
     return {name: settings[name] for name in names if name in settings}
 
