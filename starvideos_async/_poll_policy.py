@@ -13,9 +13,9 @@ A policy of your own subclasses :class:`PollPolicy` and overrides
 
 from __future__ import annotations
 
+import logging
 import math
 import random
-import warnings
 from collections.abc import Hashable
 from typing import Any
 
@@ -27,6 +27,8 @@ from ._errors import ConfigurationError
 from ._models import Estimate
 
 __all__ = ["AdaptivePollPolicy", "FixedPollPolicy", "PollPolicy"]
+
+logger = logging.getLogger("starvideos_async")
 
 
 class PollPolicy:
@@ -178,8 +180,10 @@ class AdaptivePollPolicy(PollPolicy):
             ``[min_interval, max_interval]``, as ``first_poll``).
         calls_per_task: Mean status calls per task to spend, instead (>= 1). A budget
             that ``max_interval`` puts out of reach (polling every ``max_interval``
-            already costs more on the tasks learnt) is overspent so, with a
-            ``UserWarning`` (once per policy).
+            already costs more on the tasks learnt) is overspent so, with a WARNING
+            logged on the ``starvideos_async`` logger (once per policy; not a Python
+            warning, which a test suite's ``-W error`` would turn into the end of the
+            waits).
         call_cost: Seconds of detection delay one status call is worth, instead: higher
             means fewer calls and later detection.
         first_poll: Age of the first poll before anything is learnt (default:
@@ -207,20 +211,20 @@ class AdaptivePollPolicy(PollPolicy):
         memory: int = 512,
         min_samples: int = 8,
     ) -> None:
-        min_interval = check_positive("min_interval", min_interval)
-        max_interval = check_positive("max_interval", max_interval)
-        if not min_interval <= max_interval:
-            raise ConfigurationError("max_interval", max_interval, ">= min_interval")
         interval = check_positive("interval", interval)
         first_poll = interval if first_poll is None else check_positive("first_poll", first_poll)
-        if call_cost is not None and calls_per_task is not None:
-            raise ConfigurationError("call_cost", call_cost, "None when calls_per_task is set")
+        min_interval = check_positive("min_interval", min_interval)
+        max_interval = check_positive("max_interval", max_interval)
         if call_cost is not None:
             call_cost = check_positive("call_cost", call_cost)
         if calls_per_task is not None:
             calls_per_task = check_positive("calls_per_task", calls_per_task, "a number >= 1")
             if calls_per_task < 1:
                 raise ConfigurationError("calls_per_task", calls_per_task, "a number >= 1")
+        if call_cost is not None and calls_per_task is not None:
+            raise ConfigurationError("call_cost", call_cost, "None when calls_per_task is set")
+        if not min_interval <= max_interval:
+            raise ConfigurationError("max_interval", max_interval, ">= min_interval")
         if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter < 1:
             raise ConfigurationError("jitter", jitter, "a share in [0, 1)")
         # Both clamped like every delay, so that the polls before learning and the
@@ -434,7 +438,7 @@ class AdaptivePollPolicy(PollPolicy):
             call_cost, fewest = history.call_cost(self._trade)
             if fewest is not None and not self._warned_budget:
                 self._warned_budget = True
-                warnings.warn(self._trade.budget_warning(fewest), stacklevel=2)
+                logger.warning("%s", self._trade.budget_warning(fewest))
             target = history.next_poll(age, call_cost)
             # Past every completion remembered nothing says when it ends: a quarter of
             # the age (a task of an unusual length is polled less and less often), but

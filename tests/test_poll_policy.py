@@ -9,6 +9,7 @@ finished_by``), the marginal rule has closed forms (see ``_exact``).
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import tracemalloc
 import warnings
@@ -209,10 +210,13 @@ def test_learned_policy_polls_where_tasks_finish() -> None:
     assert inside <= 4  # dense where completions are
 
 
-def test_a_budget_too_low_for_max_interval_warns_once_per_policy() -> None:
+def test_a_budget_too_low_for_max_interval_warns_once_per_policy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Tasks of 10 minutes polled at most 10 s apart take about 60 calls, not 2."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    caplog.set_level(logging.WARNING, logger="starvideos_async")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a log record, never a Python warning
         policy = AdaptivePollPolicy(calls_per_task=2, max_interval=10, jitter=0)
         _learn(policy, [600.0] * 20)
         delays = _delays(policy, [0, 10, 20, 300, 590])
@@ -223,23 +227,24 @@ def test_a_budget_too_low_for_max_interval_warns_once_per_policy() -> None:
         other.next_delay(age=0, polls=0, duration=5)
 
     assert delays == [10.0] * 8  # it polls as sparsely as it may, over budget
-    assert [w.category for w in caught] == [UserWarning, UserWarning]  # one per policy
-    message = str(caught[0].message)
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 2  # one per policy
+    message = warned[0].getMessage()
     assert "calls_per_task=2" in message
     assert "max_interval=10" in message
     assert "about 60 status calls per task" in message
 
 
-def test_a_budget_within_reach_does_not_warn() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for budget in (3, 8):
-            policy = AdaptivePollPolicy(calls_per_task=budget, max_interval=300)
-            _learn(policy, [600.0] * 20)
-            policy.next_delay(age=0, polls=0, duration=5)
-        interval = AdaptivePollPolicy(interval=10, max_interval=10)  # its own budget
-        _learn(interval, [600.0] * 20)
-        interval.next_delay(age=0, polls=0, duration=5)
+def test_a_budget_within_reach_does_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="starvideos_async")
+    for budget in (3, 8):
+        policy = AdaptivePollPolicy(calls_per_task=budget, max_interval=300)
+        _learn(policy, [600.0] * 20)
+        policy.next_delay(age=0, polls=0, duration=5)
+    interval = AdaptivePollPolicy(interval=10, max_interval=10)  # its own budget
+    _learn(interval, [600.0] * 20)
+    interval.next_delay(age=0, polls=0, duration=5)
+    assert not caplog.records
 
 
 def _exact(**kwargs: Any) -> AdaptivePollPolicy:
