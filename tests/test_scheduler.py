@@ -282,12 +282,16 @@ async def test_different_fetchers_on_one_task_do_not_share(client: AsyncStarVide
 
 
 @pytest.mark.slow
-async def test_rate_cap_holds_for_1200_tasks_waited_at_once() -> None:
-    rate = 1000
+async def test_rate_cap_is_held_and_reached_for_1500_tasks_waited_at_once() -> None:
+    """Never more than the cap in any second, and not much less either: passes follow a
+    grid, and a pass taken late is made up by the next ones. (Spaced from the moment each
+    was taken, every millisecond a woken call came late was lost: this cap gave 418
+    calls in the busiest second, 496 now; a 1,000/s cap about 640.)"""
+    rate = 500
     async with FakeStarVideos(
         time_scale=0.001, queued_seconds=0, processing_seconds=0, record_requests=False
     ) as fake:
-        ids = [fake.create_task().id for _ in range(1200)]
+        ids = [fake.create_task().id for _ in range(1500)]
         async with fake.client(
             max_status_rate=rate, max_concurrency=16, poll_policy=FAST
         ) as client:
@@ -298,28 +302,9 @@ async def test_rate_cap_holds_for_1200_tasks_waited_at_once() -> None:
             await assert_nothing_left(client)
         assert [v.id for v in videos] == ids
         assert all(v.is_completed for v in videos)
-        assert fake.counters["status"] == 1200
-        assert fake.max_calls_in_window("status", 1.0) <= rate
-        assert elapsed > 1.0  # 1200 calls at 1000/s: the cap held the last ones back
-
-
-@pytest.mark.slow
-async def test_rate_cap_is_reached_not_only_held() -> None:
-    """Passes on a grid: a pass taken late is made up by the next ones. Spaced from the
-    moment each was taken, every millisecond a woken call came late was lost: a 500/s cap
-    gave 418 calls in the busiest second here (496 now), a 1,000/s cap about 640."""
-    rate = 500
-    async with FakeStarVideos(
-        time_scale=0.001, queued_seconds=0, processing_seconds=0, record_requests=False
-    ) as fake:
-        ids = [fake.create_task().id for _ in range(1500)]
-        async with fake.client(
-            max_status_rate=rate, max_concurrency=16, poll_policy=FAST
-        ) as client:
-            with anyio.fail_after(30):
-                await client.wait_all([client.task(i) for i in ids])
         assert fake.counters["status"] == 1500
         assert 0.9 * rate <= fake.max_calls_in_window("status", 1.0) <= rate
+        assert elapsed > 2.0  # 1500 calls at 500/s: the cap held the last ones back
 
 
 async def test_rate_cap_holds_for_retrieve_and_waits_together(fake: FakeStarVideos) -> None:
