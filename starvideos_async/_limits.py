@@ -86,6 +86,9 @@ class RateGate:
     #: into one of the service's one-second windows.
     SLACK: ClassVar[float] = 0.02
 
+    #: Whether passes taken late are made up by the next ones (see the class docstring).
+    CATCH_UP: ClassVar[bool] = True
+
     def __init__(self, rate: float | None) -> None:
         if rate is not None and (
             isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf
@@ -93,7 +96,9 @@ class RateGate:
             raise ValueError(f"max_status_rate must be a positive number or None, got {rate!r}")
         self.rate = rate
         self._spacing = (1 + self.SLACK) / rate if rate is not None else 0.0
-        self._catch_up = max(self.SLACK / 2 - self._spacing, 0.0)  # how far the grid may lag
+        # how far the grid may lag the clock (no cap: no grid)
+        catches_up = self.CATCH_UP and rate is not None
+        self._catch_up = max(self.SLACK / 2 - self._spacing, 0.0) if catches_up else 0.0
         self._next = -math.inf  # the earliest time of the next pass (on the grid)
         self._paused_until = -math.inf
         self._queue = asyncio.Lock()  # callers wait for their turn in arrival order

@@ -109,12 +109,12 @@ class SharedGate(RateGate):
     #: More slack than one process needs: a pass taken in Redis travels back to its
     #: process and on to the service, and several processes add more jitter.
     SLACK: ClassVar[float] = 0.05
+    #: No local catching up: the shared cap's script spaces passes on Redis's clock, and
+    #: a pass made up here would only be refused there (a round trip for nothing).
+    CATCH_UP: ClassVar[bool] = False
 
     def __init__(self, rate: float | None, link: Callable[[], Link]) -> None:
         super().__init__(rate)
-        # No local catching up: the shared cap's script spaces passes on Redis's clock,
-        # and a pass made up here would only be refused there (a round trip for nothing).
-        self._catch_up = 0.0
         self._link = link
         self._spacing_us = round(self._spacing * 1_000_000)
         self._refused_until = -math.inf  # (loop time) the shared gate's last "not before"
