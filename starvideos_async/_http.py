@@ -4,7 +4,7 @@ A request goes: :meth:`HTTPTransport.request` -> :func:`~._retry.retrying` ->
 :meth:`HTTPTransport._attempt` (a limiter slot, the rate gate for status calls) ->
 :meth:`HTTPTransport.send_once` (the bytes on the wire) -> the status -> exception table
 (:func:`~._errors.error_from_response`) or the parser. aiohttp and timeout exceptions
-become SDK exceptions in one place, :func:`translate_errors`, chained with
+become SDK exceptions in one place, :class:`translate_errors`, chained with
 ``raise ... from`` to a cause scrubbed of anything that could hold the key.
 
 * The ``Authorization`` header is only ever sent to the base URL's origin: every URL is
@@ -252,7 +252,7 @@ class HTTPTransport:
             functools.partial(self._attempt, info, payload, parse, gate, abandoned),
             policy=self.retry,
             method=method,
-            what=f"{method} {path}",
+            what=info,
             retries=max_retries,
             on_rate_limit=gate.pause if gate is not None else None,
         )
@@ -362,11 +362,7 @@ async def _read_start(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def translate_errors(
-    info: RequestInfo,
-    session: aiohttp.ClientSession | None = None,
-    received: list[bytes] | None = None,
-) -> _Translating:
+class translate_errors:  # (a context manager, named like contextlib.suppress)
     """THE map of aiohttp and timeout exceptions to the SDK's, chained to a scrubbed cause.
 
     Use as ``with translate_errors(info): ...`` around what talks to aiohttp.
@@ -378,19 +374,14 @@ def translate_errors(
         received: What arrived of a 2xx answer: a create's answer cut short after
             naming its task puts that id in the error (the task exists).
     """
-    return _Translating(info, session, received)
-
-
-class _Translating:
-    """The context manager of :func:`translate_errors` (one object per request)."""
 
     __slots__ = ("info", "received", "session")
 
     def __init__(
         self,
         info: RequestInfo,
-        session: aiohttp.ClientSession | None,
-        received: list[bytes] | None,
+        session: aiohttp.ClientSession | None = None,
+        received: list[bytes] | None = None,
     ) -> None:
         self.info, self.session, self.received = info, session, received
 
@@ -403,6 +394,8 @@ class _Translating:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc is None:
+            return
         if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             raise _translated(exc, self.info, self.received) from _scrubbed(exc)
         if isinstance(exc, RuntimeError) and self.session is not None and self.session.closed:

@@ -157,7 +157,7 @@ async def retrying(
     *,
     policy: RetryPolicy,
     method: str,
-    what: str,
+    what: object,
     retries: int | None = None,
     on_rate_limit: Callable[[float], None] | None = None,
     progress: Callable[[], int] | None = None,
@@ -172,7 +172,7 @@ async def retrying(
         attempt: One try; its SDK errors are retried by the rules above.
         policy: The waits and the number of retries.
         method: ``"GET"`` or ``"POST"``: which rules apply.
-        what: Names the request in log records.
+        what: Names the request in log records (formatted with ``str()`` only when logged).
         retries: Overrides ``policy.max_retries``.
         on_rate_limit: Called with the wait after a 429 (to pause other calls too).
         progress: Returns a count that grows when an attempt made progress (bytes
