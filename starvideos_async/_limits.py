@@ -113,7 +113,8 @@ class RateGate:
 
     def delay(self) -> float:
         """Seconds until the next pass may happen (0: now)."""
-        return max(self._next, self._paused_until) - _now()
+        until = max(self._next, self._paused_until)
+        return until - _now() if until > -math.inf else 0.0  # (never capped nor paused)
 
     def try_pass(self) -> bool:
         """Take a pass now if one is free; ``False`` when the cap or a pause says no."""
