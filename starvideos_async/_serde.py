@@ -32,23 +32,6 @@ converter: Final = Converter(detailed_validation=False)
 
 T = TypeVar("T")
 
-#: Where the unknown fields of an answer are handed to the structuring function.
-_EXTRA: Final = "\x00extra"
-#: Video's fields whose wire names differ (``extra`` gathers the fields not known).
-_VIDEO_OVERRIDES: Final = {
-    "actual_duration": override(rename="actualDuration"),
-    "extra": override(rename=_EXTRA),
-}
-
-
-def _wire_name(field: attrs.Attribute[Any]) -> str:
-    override_ = _VIDEO_OVERRIDES.get(field.name)
-    return (override_.rename if override_ is not None else None) or field.name
-
-
-#: The fields an answer's known to carry; the others go to ``Video.extra``.
-_KNOWN: Final = frozenset(_wire_name(f) for f in attrs.fields(Video) if f.name != "extra")
-
 
 def _strict_str(value: object, _: object) -> str:
     if isinstance(value, str):
@@ -70,6 +53,17 @@ def _strict_float(value: object, _: object) -> float:
     raise TypeError(f"expected a number, got {type(value).__name__}")
 
 
+def _task_id(value: object, _: object) -> str:
+    """A task id: a non-empty string that can be sent back (JSON can carry lone surrogates)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a task id string, got {type(value).__name__}")
+    if not value:
+        raise ValueError("the task id is empty")
+    if not _valid_unicode(value):
+        raise ValueError("the task id is not valid Unicode text")
+    return value
+
+
 def _status(value: object, _: object) -> TaskStatus | str:
     if not isinstance(value, str):
         raise TypeError(f"expected a status string, got {type(value).__name__}")
@@ -83,6 +77,25 @@ def _or_none(structure: Callable[[object, object], T]) -> Callable[[object, obje
         return None if value is None else structure(value, type_)
 
     return structure_or_none
+
+
+#: Where the unknown fields of an answer are handed to the structuring function.
+_EXTRA: Final = "\x00extra"
+#: Video's fields named or checked apart (``extra`` gathers the fields not known).
+_VIDEO_OVERRIDES: Final = {
+    "id": override(struct_hook=_task_id),
+    "actual_duration": override(rename="actualDuration"),
+    "extra": override(rename=_EXTRA),
+}
+
+
+def _wire_name(field: attrs.Attribute[Any]) -> str:
+    override_ = _VIDEO_OVERRIDES.get(field.name)
+    return (override_.rename if override_ is not None else None) or field.name
+
+
+#: The fields an answer's known to carry; the others go to ``Video.extra``.
+_KNOWN: Final = frozenset(_wire_name(f) for f in attrs.fields(Video) if f.name != "extra")
 
 
 converter.register_structure_hook(str, _strict_str)
@@ -152,10 +165,6 @@ def structure_video(data: object) -> Video:
     else:
         extra = {key: value for key, value in data.items() if key not in _KNOWN}
         video = _structure_video({**data, _EXTRA: extra}, Video)
-    if not video.id:
-        raise ValueError("the task id is empty")
-    if not _valid_unicode(video.id):  # a lone surrogate (JSON "\ud800"): never sent back
-        raise ValueError("the task id is not valid Unicode text")
     return video
 
 
