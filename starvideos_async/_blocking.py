@@ -61,37 +61,36 @@ class StarVideos:
     ) -> None:
         self._closing = True  # until the thread runs: __del__ has nothing to stop
         self._lock = threading.Lock()
-        portal_cm = start_blocking_portal("asyncio", name="starvideos-client")
-        portal: BlockingPortal = portal_cm.__enter__()
         try:
-            caller = Caller(portal)
-            client = caller.call(
-                functools.partial(
-                    AsyncStarVideos,
-                    api_key,
-                    base_url=base_url,
-                    max_concurrency=max_concurrency,
-                    max_retries=max_retries,
-                    timeout=timeout,
-                    poll_policy=poll_policy,
-                    status_fetcher=status_fetcher,
-                    limiter=limiter,
-                    max_status_rate=max_status_rate,
-                    retry_policy=retry_policy,
-                    allow_insecure_http=allow_insecure_http,
-                    max_response_bytes=max_response_bytes,
-                    coordinator=coordinator,
-                )
+            # Made here, not in the loop's thread: a refused setting's traceback then
+            # passes no frame of the portal's that holds the arguments (the key).
+            client = AsyncStarVideos(
+                api_key,
+                base_url=base_url,
+                max_concurrency=max_concurrency,
+                max_retries=max_retries,
+                timeout=timeout,
+                poll_policy=poll_policy,
+                status_fetcher=status_fetcher,
+                limiter=limiter,
+                max_status_rate=max_status_rate,
+                retry_policy=retry_policy,
+                allow_insecure_http=allow_insecure_http,
+                max_response_bytes=max_response_bytes,
+                coordinator=coordinator,
             )
         except BaseException:
-            portal_cm.__exit__(None, None, None)  # stops the loop and joins its thread
+            api_key = None  # (error reporters record the locals of every frame of a traceback)
             raise
+        portal_cm = start_blocking_portal("asyncio", name="starvideos-client")
         self._portal_cm = portal_cm
-        self._caller = caller
+        self._caller = Caller(portal_cm.__enter__())
         self._client = client
         self._closing = False
 
     def __repr__(self) -> str:
+        if "_client" not in vars(self):  # a constructor that failed (error reporters show it)
+            return "<StarVideos (not constructed)>"
         closed = " closed" if self.closed else ""
         return (
             f"<StarVideos base_url={str(self.base_url)!r} "

@@ -16,7 +16,7 @@ from ._config import Timeout, check_count, check_rate, resolve_api_key, resolve_
 from ._creates import Creates
 from ._errors import StarVideosError, TaskFailedError, TaskTimeoutError
 from ._http import DEFAULT_MAX_RESPONSE_BYTES, HTTPTransport, result_path
-from ._limits import ClientLimits, Coordinator, Limiter
+from ._limits import ClientLimits, Coordinator, Limiter, check_limits
 from ._models import ProgressCallback, Video
 from ._outcomes import AsCompleted, Outcomes, wait_all
 from ._poll_policy import PollPolicy
@@ -87,32 +87,40 @@ class AsyncStarVideos:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         coordinator: Coordinator | None = None,
     ) -> None:
-        check_count("max_concurrency", max_concurrency, 1)
-        check_count("max_retries", max_retries, 0)
-        check_count("max_response_bytes", max_response_bytes, 1)
-        check_rate("max_status_rate", max_status_rate)
-        self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        self.max_concurrency = max_concurrency
-        self.poll_policy = poll_policy if poll_policy is not None else PollPolicy.default()
-        api_key = resolve_api_key(api_key)
-        self._limits = ClientLimits(
-            limiter,
-            coordinator,
-            api_key=api_key,
-            base_url=str(self.base_url),
-            max_concurrency=max_concurrency,
-            max_status_rate=max_status_rate,
-        )
-        self._http = HTTPTransport(
-            api_key=api_key,
-            base_url=self.base_url,
-            timeout=Timeout.coerce(timeout),
-            retry=retry_policy or _retry.RetryPolicy(max_retries=max_retries),
-            limiter=self._limits.limiter,
-            session=session,
-            connection_limit=max(100, max_concurrency),
-            max_response_bytes=max_response_bytes,
-        )
+        try:
+            # Every setting is checked before the key is looked up.
+            check_count("max_concurrency", max_concurrency, 1)
+            check_count("max_retries", max_retries, 0)
+            check_count("max_response_bytes", max_response_bytes, 1)
+            check_rate("max_status_rate", max_status_rate)
+            self.base_url = resolve_base_url(base_url, allow_insecure_http=allow_insecure_http)
+            self.max_concurrency = max_concurrency
+            self.poll_policy = poll_policy if poll_policy is not None else PollPolicy.default()
+            checked_timeout = Timeout.coerce(timeout)
+            retry = retry_policy or _retry.RetryPolicy(max_retries=max_retries)
+            check_limits(limiter, coordinator)
+            api_key = resolve_api_key(api_key)
+            self._limits = ClientLimits(
+                limiter,
+                coordinator,
+                api_key=api_key,
+                base_url=str(self.base_url),
+                max_concurrency=max_concurrency,
+                max_status_rate=max_status_rate,
+            )
+            self._http = HTTPTransport(
+                api_key=api_key,
+                base_url=self.base_url,
+                timeout=checked_timeout,
+                retry=retry,
+                limiter=self._limits.limiter,
+                session=session,
+                connection_limit=max(100, max_concurrency),
+                max_response_bytes=max_response_bytes,
+            )
+        except BaseException:
+            api_key = None  # (error reporters record the locals of every frame of a traceback)
+            raise
         self._scheduler = Scheduler(
             gate=self._limits.gate, retry=self._http.retry, max_in_flight=max_concurrency
         )
@@ -127,6 +135,8 @@ class AsyncStarVideos:
         self._creates = Creates(self._http, self._tasks, workers=max_concurrency)
 
     def __repr__(self) -> str:
+        if "_http" not in vars(self):  # a constructor that failed (error reporters show it)
+            return "<AsyncStarVideos (not constructed)>"
         return (
             f"<AsyncStarVideos base_url={str(self.base_url)!r} "
             f"max_concurrency={self.max_concurrency}{' closed' if self.closed else ''}>"

@@ -78,7 +78,9 @@ def resolve_api_key(api_key: str | None) -> str:
             "api_key", None, f"pass api_key=... or set the {API_KEY_ENV} environment variable"
         )
     if any(ch.isspace() or ord(ch) < 32 for ch in key):
-        # Never echo the key itself, not even a bad one.
+        # Never echo the key itself, not even a bad one (nor keep it in a local: error
+        # reporters record the locals of every frame of a traceback).
+        key = api_key = None
         raise ConfigurationError("api_key", "<hidden>", "no whitespace or control characters")
     return key
 

@@ -365,7 +365,8 @@ async def _read_start(response: aiohttp.ClientResponse, limit: int) -> bytes:
 class translate_errors:  # (a context manager, named like contextlib.suppress)
     """THE map of aiohttp and timeout exceptions to the SDK's, chained to a scrubbed cause.
 
-    Use as ``with translate_errors(info): ...`` around what talks to aiohttp.
+    Use as ``with translate_errors(info): ...`` around what talks to aiohttp. Any other
+    exception (a cancellation) goes on as itself, scrubbed as well (see ``_scrubbed``).
 
     Args:
         info: The request, for the error's message and attributes.
@@ -396,11 +397,13 @@ class translate_errors:  # (a context manager, named like contextlib.suppress)
     ) -> None:
         if exc is None:
             return
+        del tb  # (aiohttp's frames: see _scrubbed)
         if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
             raise _translated(exc, self.info, self.received) from _scrubbed(exc)
         if isinstance(exc, RuntimeError) and self.session is not None and self.session.closed:
             # closed by aclose() while this request was on its way out
             raise ClientClosedError("this StarVideos client is closed") from _scrubbed(exc)
+        raise _scrubbed(exc)  # anything else (a cancellation) goes on as itself, scrubbed
 
 
 def _translated(

@@ -31,6 +31,7 @@ __all__ = [
     "Coordinator",
     "Limiter",
     "RateGate",
+    "check_limits",
     "default_limiter",
 ]
 
@@ -214,14 +215,11 @@ class ClientLimits:
     ) -> None:
         self.coordinator = coordinator
         self._shared: Coordinated | None = None
+        check_limits(limiter, coordinator)
         if coordinator is None:
             self.limiter = limiter if limiter is not None else default_limiter(max_concurrency)
             self.gate = RateGate(max_status_rate)
             return
-        if not isinstance(coordinator, Coordinator):
-            raise ConfigurationError("coordinator", coordinator, "a RedisCoordinator")
-        if limiter is not None:
-            raise ConfigurationError("limiter", limiter, "None with a coordinator")
         self._shared = coordinator.coordinate(
             api_key=api_key,
             base_url=base_url,
@@ -255,6 +253,16 @@ class ClientLimits:
         """The client closed (after its last request): let go of the shared limits."""
         if self._shared is not None:
             await self._shared.aclose()
+
+
+def check_limits(limiter: Limiter | None, coordinator: Coordinator | None) -> None:
+    """Refuse a coordinator that is not one, or a limiter beside a coordinator."""
+    if coordinator is None:
+        return
+    if not isinstance(coordinator, Coordinator):
+        raise ConfigurationError("coordinator", coordinator, "a RedisCoordinator")
+    if limiter is not None:
+        raise ConfigurationError("limiter", limiter, "None with a coordinator")
 
 
 def _now() -> float:

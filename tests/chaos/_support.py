@@ -13,6 +13,7 @@ import re
 import socket
 import struct
 import traceback
+import types
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
@@ -101,8 +102,9 @@ def texts_of(exc: BaseException) -> Iterator[str]:
     Its str and repr, the chained traceback as printed and as rendered with every
     frame's locals (``capture_locals=True``, what rich tracebacks show), and everything
     reachable from it: attributes and args of each exception along the
-    ``__cause__``/``__context__`` chain, and each traceback frame's locals. Containers
-    are walked to their items; other objects give their repr, as Sentry records them.
+    ``__cause__``/``__context__`` chain, and each traceback frame's locals (and the
+    frames of a traceback held in a local). Containers are walked to their items; other
+    objects give their repr, as Sentry records them.
     """
     yield str(exc)
     yield repr(exc)
@@ -127,6 +129,11 @@ def _reachable_texts(exc: BaseException) -> Iterator[str]:
                 values += [(v, 0) for v in tb.tb_frame.f_locals.values()]
                 tb = tb.tb_next
             values += [(e, 0) for e in (value.__cause__, value.__context__) if e is not None]
+        elif isinstance(value, types.TracebackType):  # a frame's local: its frames too
+            tb: types.TracebackType | None = value if depth < 4 else None
+            while tb is not None:
+                values += [(v, depth + 1) for v in tb.tb_frame.f_locals.values()]
+                tb = tb.tb_next
         elif isinstance(value, (str, bytes)):
             yield value if isinstance(value, str) else value.decode("utf-8", "replace")
         else:

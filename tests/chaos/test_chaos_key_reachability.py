@@ -22,9 +22,11 @@ from starvideos_async import (
     APITimeoutError,
     AsyncStarVideos,
     AuthenticationError,
+    ConfigurationError,
     RateLimitError,
     RetryPolicy,
     ServerError,
+    StarVideos,
     StarVideosError,
     Timeout,
 )
@@ -99,3 +101,60 @@ async def test_no_key_is_reachable_from_a_refused_connection(closed_port: int, c
     assert caught.value.request_sent is False
     assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
     assert_key_unreachable(caught.value)
+
+
+@pytest.mark.parametrize("call", CALLS)
+async def test_no_key_is_reachable_from_a_call_cancelled_on_the_wire(
+    chaos_fake: FakeStarVideos, call: str
+) -> None:
+    # Cancelled inside aiohttp's request: the CancelledError (the cause of wait_for's
+    # TimeoutError) passed frames that hold the request headers.
+    task_id = chaos_fake.create_task().id
+    chaos_fake.inject(Fault.delay(1.0), "any", times=None)
+    async with AsyncStarVideos(KEY, base_url=chaos_fake.base_url) as client:
+        with pytest.raises(asyncio.TimeoutError) as caught:
+            await asyncio.wait_for(CALLS[call](client, task_id), 0.2)
+    assert_key_unreachable(caught.value)
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["api_key=", "environment"])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"timeout": -1},
+        {"max_concurrency": 0},
+        {"base_url": "ftp://api.example"},
+        {"coordinator": object()},
+        {"max_status_rate": float("nan")},
+    ],
+    ids=["timeout", "max_concurrency", "base_url", "coordinator", "max_status_rate"],
+)
+def test_no_key_is_reachable_from_a_refused_setting(
+    monkeypatch: pytest.MonkeyPatch, explicit: bool, setting: dict[str, object]
+) -> None:
+    # (the key is only ever in a temporary here: this frame is in the traceback too)
+    monkeypatch.setenv("STARVIDEOS_API_KEY", KEY)
+    for client in (AsyncStarVideos, StarVideos):
+        with pytest.raises(StarVideosError) as caught:
+            client(**({"api_key": KEY} if explicit else {}), **setting)  # type: ignore[arg-type]
+        assert_key_unreachable(caught.value)
+
+
+#: Keys refused for what they hold beside the key (a pasted newline, a space, an escape).
+BAD_KEYS = {
+    "newline": lambda: KEY + "\n",
+    "space": lambda: " " + KEY,
+    "escape": lambda: KEY + "\x1b",
+}
+
+
+@pytest.mark.parametrize("bad", BAD_KEYS)
+def test_no_key_is_reachable_from_a_refused_key(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("STARVIDEOS_API_KEY", BAD_KEYS[bad]())
+    for client in (AsyncStarVideos, StarVideos):
+        with pytest.raises(ConfigurationError) as caught:
+            client()
+        assert_key_unreachable(caught.value)
+        with pytest.raises(ConfigurationError) as caught:
+            client(api_key=BAD_KEYS[bad]())
+        assert_key_unreachable(caught.value)
