@@ -89,6 +89,7 @@ async def download_task(
     be completed, and a fresh URL when the one at hand expired (a task seen unfinished
     then is waited on, through a handle from ``task``).
     """
+    check_timeout(timeout)  # (bad input: refused before the status call)
     video = await _completed_video(video_or_task, retrieve)
 
     async def requery() -> Video:  # for a fresh URL: the task as it is when finished
@@ -159,9 +160,8 @@ async def download(
             fresh URL).
         overwrite: Replace an existing file.
         on_progress: Called with ``(bytes_done, bytes_total_or_None)``.
-        timeout: Seconds for the whole transfer, or ``None``.
+        timeout: Seconds for the whole transfer, or ``None`` (checked by the caller).
     """
-    check_timeout(timeout)
     url = checked_url(video)
 
     def prepare() -> Path:

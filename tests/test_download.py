@@ -761,9 +761,14 @@ async def test_ids_that_clean_alike_get_distinct_names(start_host, folder):
     assert len(os.listdir(folder)) == len(ids)
 
 
+@pytest.mark.parametrize("given", ["video", "task id"])
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), True, "5"])
-async def test_a_bad_download_timeout_is_refused_before_any_request(fake, client, folder, timeout):
+async def test_a_bad_download_timeout_is_refused_before_any_request(
+    fake, client, folder, timeout, given
+):
     video = await finished(fake, client)
-    with pytest.raises(InvalidRequestError, match="timeout"):
-        await client.download(video, folder, timeout=timeout)
+    status_calls = fake.counters["status"]
+    with pytest.raises(InvalidRequestError, match="timeout"):  # (a task id needs a status call)
+        await client.download(video if given == "video" else video.id, folder, timeout=timeout)
     assert file_requests(fake) == []
+    assert fake.counters["status"] == status_calls
