@@ -46,7 +46,7 @@ from ._errors import (
 )
 from ._limits import Limiter, RateGate
 from ._messages import BODY_KEPT
-from ._serde import parse_answer, task_id_in
+from ._serde import parse_answer, with_named_task
 from ._version import __version__
 
 __all__ = [
@@ -409,9 +409,8 @@ class translate_errors:  # (a context manager, named like contextlib.suppress)
 def _translated(
     exc: BaseException, info: RequestInfo, received: list[bytes] | None
 ) -> APIConnectionError:
-    if info.task_id is None and received:
-        named = task_id_in(b"".join(received).decode("utf-8", "replace"))
-        info = RequestInfo(info.method, info.path, named)
+    if received:
+        info = with_named_task(info, b"".join(received))
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return APITimeoutError(f"timed out connecting: {detail}", request=info, request_sent=False)

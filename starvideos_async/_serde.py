@@ -26,7 +26,7 @@ from ._messages import BODY_KEPT, error_message, text_excerpt
 from ._models import TaskStatus, Video
 from ._requests import VideoRequest
 
-__all__ = ["converter", "parse_answer", "request_body", "structure_video", "task_id_in"]
+__all__ = ["converter", "parse_answer", "request_body", "structure_video", "with_named_task"]
 
 converter: Final = Converter(detailed_validation=False)
 
@@ -172,7 +172,7 @@ def parse_answer(raw: bytes, parse: Callable[[object], T], info: RequestInfo) ->
     """Decode a 2xx body and parse it; anything unexpected is a MalformedResponseError.
 
     A create's broken answer that names its task in full puts that id in the error
-    (:func:`~._serde.task_id_in`): the task exists.
+    (:func:`with_named_task`): the task exists.
     """
     error: Exception
     try:
@@ -186,9 +186,21 @@ def parse_answer(raw: bytes, parse: Callable[[object], T], info: RequestInfo) ->
         except (ValueError, TypeError, KeyError) as exc:
             detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             reason, error = f"unexpected response: {detail}", exc
-    if info.task_id is None:
-        info = RequestInfo(info.method, info.path, task_id_in(raw.decode("utf-8", "replace")))
-    raise MalformedResponseError(reason, request=info, body=_text(raw)) from error
+    raise MalformedResponseError(
+        reason, request=with_named_task(info, raw), body=_text(raw)
+    ) from error
+
+
+def with_named_task(info: RequestInfo, received: bytes) -> RequestInfo:
+    """``info``, naming the task that what was received of its broken answer names.
+
+    For a create's ``2xx`` answer that broke off or is unusable (cut, malformed, over
+    the size limit) yet named its task in full (:func:`task_id_in`): the task exists,
+    and the error must carry its id. A request about a known task keeps it.
+    """
+    if info.task_id is not None:
+        return info
+    return RequestInfo(info.method, info.path, task_id_in(received.decode("utf-8", "replace")))
 
 
 def _text(raw: bytes) -> str:
