@@ -331,25 +331,21 @@ class HTTPTransport:
     ) -> None:
         """Read a 2xx body into ``received``, refusing one over the size limit.
 
-        A ``Content-Length`` only tells the size of a body sent as it is: aiohttp
-        decompresses on the fly, so a compressed body is counted as it streams.
+        The body is counted as it streams, announced ``Content-Length`` or not: aiohttp
+        decompresses on the fly, and a create's answer too long to keep may have named
+        its task already (the error then carries that id: the task exists).
         """
         cap = self.max_response_bytes
-        length = response.content_length
-        if length is not None and "Content-Encoding" not in response.headers and length > cap:
-            response.close()
-            raise MalformedResponseError(
-                f"response body of {length} bytes exceeds the {cap}-byte limit", request=info
-            )
         size = 0
         while chunk := await response.content.readany():
             size += len(chunk)
+            received.append(chunk)
             if size > cap:
                 response.close()
                 raise MalformedResponseError(
-                    f"response body exceeds the {cap}-byte limit", request=info
+                    f"response body exceeds the {cap}-byte limit",
+                    request=with_named_task(info, b"".join(received)),
                 )
-            received.append(chunk)
 
 
 async def _read_start(response: aiohttp.ClientResponse, limit: int) -> bytes:

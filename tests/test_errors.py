@@ -551,16 +551,53 @@ async def test_a_task_named_by_a_broken_create_answer_is_waited_on(
 
 
 async def test_oversized_answer_is_refused(fake: FakeStarVideos) -> None:
-    async with fake.client(max_response_bytes=50) as client:
-        with pytest.raises(MalformedResponseError, match="exceeds the 50-byte limit"):
+    task_id = fake.create_task().id
+    async with fake.client(max_response_bytes=50, max_retries=0) as client:
+        with pytest.raises(MalformedResponseError, match="exceeds the 50-byte limit") as info:
+            await client.retrieve(task_id)
+    assert info.value.task_id == task_id
+
+
+@pytest.mark.parametrize("how", ["submit", "submit_many"])
+async def test_a_create_answer_over_the_size_limit_that_named_its_task_keeps_the_task(
+    fake: FakeStarVideos, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service created the task and named it first: refusing the rest of its
+    answer must not lose it (the same as an answer cut short after the id)."""
+    long_answer = Fault.wrong_types({"pad": "x" * 200_000}, when="after")  # after the id
+    fake.inject(long_answer, endpoint="create")
+    async with fake.client(max_response_bytes=1000) as client:
+        if how == "submit":
+            task = await client.submit("a fox")
+        else:
+            (task,) = await client.submit_many([VideoRequest(prompt="a fox")])
+    assert [task.id] == list(fake.tasks)
+    assert task.latest is None  # its status comes with the next poll
+    assert fake.counters["create"] == 1
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert task.id in warning.getMessage()
+    assert "exceeds the 1000-byte limit" in warning.getMessage()
+
+
+async def test_a_create_answer_over_the_size_limit_before_naming_its_task_is_an_error(
+    fake: FakeStarVideos,
+) -> None:
+    """No id got through before the limit: the outcome is unknown, no task is invented."""
+    body = json.dumps({"pad": "x" * 2_000_000, "id": "video_starvideos_1", "status": "queued"})
+    fake.inject(Fault.status(200, body.encode(), when="after"), endpoint="create")
+    async with fake.client(max_response_bytes=1000) as client:
+        with pytest.raises(MalformedResponseError, match="exceeds the 1000-byte limit") as info:
             await client.submit("a fox")
+    assert info.value.task_id is None
+    assert fake.counters["create"] == 1
+    assert client.orphaned_tasks == []
 
 
 async def test_a_small_compressed_answer_that_inflates_past_the_limit_is_refused(
     fake: FakeStarVideos,
 ) -> None:
     """aiohttp decompresses on the fly: the limit counts what is read, not what is sent."""
-    big = json.dumps({"id": "video_starvideos_1", "status": "queued", "pad": " " * 200_000})
+    big = json.dumps({"object": "video", "status": "queued", "pad": " " * 200_000})  # no id
     body = gzip.compress(big.encode())
     assert len(body) < 2_000
     fake.inject(
