@@ -16,7 +16,13 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._errors import APIError, InvalidRequestError, StarVideosError, SubmitManyError
+from ._errors import (
+    APIError,
+    InvalidRequestError,
+    MalformedResponseError,
+    StarVideosError,
+    SubmitManyError,
+)
 from ._http import CREATE_PATH, Abandoned, HTTPTransport, result_path
 from ._requests import VideoRequest
 from ._serde import request_body, structure_video
@@ -191,8 +197,12 @@ class Creates:
 
 
 def _warn_if_sent(error: BaseException, who: str) -> None:
-    """A create nobody awaits failed after it may have reached the service: say so."""
-    if getattr(error, "request_sent", False):
+    """A create nobody awaits failed after it may have reached the service: say so.
+
+    That is a connection lost once the request was sent, or a ``2xx`` answer too broken
+    (or too long) to read that named no task.
+    """
+    if isinstance(error, MalformedResponseError) or getattr(error, "request_sent", False):
         logger.warning("%s may have created a task (outcome unknown): %s", who, error)
 
 

@@ -7,6 +7,8 @@ import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from starvideos_async import (
     AsyncStarVideos,
@@ -44,6 +46,68 @@ async def test_cancelled_submit_keeps_the_task_the_service_created(
     (task_id,) = fake.tasks
     assert task.id == task_id
     assert task_id in caplog.text
+
+
+class SlowLongCreate:
+    """A create endpoint on 127.0.0.1: takes the request, waits for ``answer_now``, then
+    streams a 2xx answer beginning with ``head`` and never ending."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+        self.arrived = asyncio.Event()
+        self.answer_now = asyncio.Event()
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        self.arrived.set()
+        await self.answer_now.wait()
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        try:
+            await resp.write(self.head)
+            while True:  # until the client hangs up
+                await resp.write(b"x" * 65536)
+        except (ConnectionError, RuntimeError):
+            pass
+        return resp
+
+
+@pytest.mark.parametrize(
+    ("head", "kept"),
+    [
+        (b'{"id": "video_starvideos_9", "status": "queued", "pad": "', ["video_starvideos_9"]),
+        (b'{"status": "queued", "pad": "', []),
+    ],
+    ids=["named before the limit", "not named"],
+)
+async def test_a_cancelled_submit_whose_answer_is_too_long_keeps_the_task_or_warns(
+    api_key: str, head: bytes, kept: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    service = SlowLongCreate(head)
+    app = web.Application()
+    app.router.add_post("/api/v1/starvideos/videos", service.create)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        client = AsyncStarVideos(
+            api_key, base_url=str(server.make_url("/api")), max_response_bytes=1000
+        )
+        submit = asyncio.ensure_future(client.submit("a fox"))
+        await service.arrived.wait()
+        submit.cancel()  # the create is on the wire
+        with pytest.raises(asyncio.CancelledError):
+            await submit
+        service.answer_now.set()
+        with caplog.at_level(logging.WARNING, logger="starvideos_async"):
+            await client.aclose()  # lets the answer arrive
+    finally:
+        await server.close()
+    assert [task.id for task in client.orphaned_tasks] == kept
+    if kept:
+        assert f"created task {kept[0]}" in caplog.text
+    else:  # the task may exist: no id to keep, but it is said
+        assert "a cancelled submit() may have created a task (outcome unknown)" in caplog.text
+        assert "exceeds the 1000-byte limit" in caplog.text
 
 
 async def test_submit_many_cut_short_by_a_timeout_loses_no_created_id(
