@@ -243,7 +243,9 @@ class VideoTask:
         """Wait until the task finishes; return the completed :class:`Video`.
 
         Args:
-            timeout: Seconds to wait at most (``None``: no limit).
+            timeout: Seconds to wait at most (``None``: no limit), ``on_status`` included:
+                a call still running when it passes is cancelled. Once the final status
+                has arrived, that is the outcome, even if ``on_status`` overran.
             poll_policy: Overrides the client's poll policy for this wait.
             on_status: Called (plain or async) with each status change, the newest
                 known status first. What it raises ends the wait and propagates.
@@ -263,12 +265,14 @@ class VideoTask:
         try:
             with anyio.move_on_after(timeout):
                 async for video in stream:
+                    if video.is_terminal:
+                        final = video  # before on_status, which may outlast the timeout
                     if on_status is not None:
                         await _notify(on_status, video)
-                    if video.is_terminal:
-                        final = video
         finally:
             stream.close()
+        if final is None and self.latest is not None and self.latest.is_terminal:
+            final = self.latest  # seen as the timeout passed: the task is over
         if final is None:
             raise TaskTimeoutError(self.id, self.latest, timeout or 0.0)
         if final.is_completed:

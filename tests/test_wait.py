@@ -183,6 +183,62 @@ async def test_timeout_carries_the_latest_video_and_a_second_wait_succeeds(
     assert video.is_completed
 
 
+@pytest.mark.parametrize("ending", ["completed", "failed"])
+async def test_the_final_status_is_the_outcome_even_when_on_status_outlasts_the_timeout(
+    client: AsyncStarVideos, fake: FakeStarVideos, ending: str
+) -> None:
+    """The task is over and wait() has its final Video: the timeout still bounds the
+    wait (the slow on_status is cancelled), but the outcome is not a TaskTimeoutError."""
+    task = await held(client, fake)
+    handling: list[str] = []
+
+    async def slow_on_the_final_status(video: Video) -> None:
+        if video.is_terminal:
+            handling.append("started")
+            try:
+                await asyncio.sleep(30)  # far past the timeout
+            except asyncio.CancelledError:
+                handling.append("cancelled")
+                raise
+
+    if ending == "completed":
+        fake.complete(task.id)
+    else:
+        fake.fail(task.id, "content moderation: rejected")
+    with anyio.fail_after(10):  # one-sided: the timeout, not on_status, ends the wait
+        if ending == "completed":
+            video = await task.wait(timeout=0.1, on_status=slow_on_the_final_status)
+            assert video.is_completed
+            assert video is task.latest
+        else:
+            with pytest.raises(TaskFailedError) as caught:
+                await task.wait(timeout=0.1, on_status=slow_on_the_final_status)
+            assert caught.value.video is task.latest
+    assert handling == ["started", "cancelled"]
+
+
+async def test_a_final_status_the_handle_saw_before_the_timeout_is_the_outcome(
+    client: AsyncStarVideos, fake: FakeStarVideos
+) -> None:
+    """The wait's own status call hangs, but the handle learned the task is over (here by
+    refresh(); a snapshot can also arrive in the same instant as the timeout): the task
+    does not "keep running", so no TaskTimeoutError."""
+    task = await held(client, fake)
+    fetching = asyncio.Event()
+
+    async def stuck(task_id: str) -> Video:
+        fetching.set()
+        await asyncio.sleep(30)
+        raise AssertionError("not reached")
+
+    wait = asyncio.ensure_future(task.wait(timeout=0.2, status_fetcher=stuck))
+    await fetching.wait()
+    fake.complete(task.id)
+    final = await task.refresh()
+    with anyio.fail_after(10):
+        assert await wait is final
+
+
 async def test_waiting_on_a_finished_task_answers_at_once_without_a_status_call(
     client: AsyncStarVideos, fake: FakeStarVideos
 ) -> None:
