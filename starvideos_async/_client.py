@@ -6,7 +6,6 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Literal, overload
 
 import aiohttp
@@ -88,7 +87,6 @@ class AsyncStarVideos:
         coordinator: Coordinator | None = None,
     ) -> None:
         try:
-            # Every setting is checked before the key is looked up.
             check_count("max_concurrency", max_concurrency, 1)
             check_count("max_retries", max_retries, 0)
             check_count("max_response_bytes", max_response_bytes, 1)
@@ -99,7 +97,7 @@ class AsyncStarVideos:
             checked_timeout = Timeout.coerce(timeout)
             retry = retry_policy or _retry.RetryPolicy(max_retries=max_retries)
             check_limits(limiter, coordinator)
-            api_key = resolve_api_key(api_key)
+            api_key = resolve_api_key(api_key)  # (once every setting is checked)
             self._limits = ClientLimits(
                 limiter,
                 coordinator,
@@ -147,12 +145,7 @@ class AsyncStarVideos:
     async def __aenter__(self) -> AsyncStarVideos:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     @property
@@ -222,18 +215,15 @@ class AsyncStarVideos:
             images: ``starvideos_v3``: None, one image URL, or two (first and last
                 frame).
             model: The model's wire name, ``"starvideos_v3"`` or ``"starvideos_o3"``.
-            reference_images: ``starvideos_o3``: image URLs to follow, up to 7 (up to 4
-                with ``reference_videos``).
-            first_image: ``starvideos_o3``: the first frame's URL (not with
-                ``reference_images``).
-            last_image: ``starvideos_o3``: the last frame's URL. The platform does not
-                say whether one frame may come without the other: sent as given.
-            reference_videos: ``starvideos_o3``: video URLs to follow, alone or with
-                ``reference_images``; the video decides duration and ratio. The platform
-                does not say how many: sent as given.
+            reference_images: ``starvideos_o3``: image URLs to follow, up to 7 (4 with
+                ``reference_videos``).
+            first_image: ``starvideos_o3``: the first frame's URL.
+            last_image: ``starvideos_o3``: the last frame's URL.
+            reference_videos: ``starvideos_o3``: video URLs to follow; the video decides
+                duration and ratio.
             max_retries: Overrides the client's retry count for this call.
 
-        See :class:`VideoRequest` for every rule.
+        See :class:`VideoRequest` for every rule (which inputs go together).
         """
         inputs = {
             "duration": duration,
@@ -430,10 +420,9 @@ class AsyncStarVideos:
         """Submit and wait in one call; the completed :class:`Video`.
 
         The request's arguments are :meth:`submit`'s. Raises what :meth:`submit` and
-        :meth:`VideoTask.wait` raise. On a
-        :class:`TaskTimeoutError` the task id is in the error: the task still runs.
-        When the wait ends any other way (cancelled, client closed, status calls
-        failing), the id is logged at WARNING: the task still runs and is paid for.
+        :meth:`VideoTask.wait` raise; a :class:`TaskTimeoutError` carries the task id
+        (the task still runs). When the wait ends any other way (cancelled, client
+        closed, status calls failing), the id is logged at WARNING: the task still runs.
         """
         task = await self.submit(
             prompt,
