@@ -18,6 +18,7 @@ from typing import Any
 
 from ._errors import (
     APIError,
+    APIStatusError,
     MalformedResponseError,
     StarVideosError,
     SubmitManyError,
@@ -199,8 +200,14 @@ class Creates:
 def _warn_if_sent(error: BaseException, who: str) -> None:
     """A create nobody awaits failed after it may have reached the service: say so.
 
-    That is a connection lost once the request was sent, or a ``2xx`` answer too broken
-    (or too long) to read that named no task.
+    That is a connection lost once the request was sent, a ``5xx``, or a ``2xx`` answer
+    too broken (or too long) to read that named no task (see "When a create's outcome
+    is unknown" in the docs).
     """
-    if isinstance(error, MalformedResponseError) or getattr(error, "request_sent", False):
+    unknown = (
+        getattr(error, "request_sent", False)
+        or (isinstance(error, APIStatusError) and not 400 <= error.status_code < 500)
+        or isinstance(error, MalformedResponseError)
+    )
+    if unknown:
         logger.warning("%s may have created a task (outcome unknown): %s", who, error)

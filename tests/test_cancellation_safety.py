@@ -292,3 +292,45 @@ async def test_client_used_with_a_closed_session_gives_a_clear_error() -> None:
         with pytest.raises(ClientClosedError):
             await client.submit("a fox")
         assert isinstance(client, AsyncStarVideos)
+
+
+class SlowFailingCreate:
+    """A create endpoint on 127.0.0.1: takes the request, waits for ``answer_now``, then
+    answers with an error status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.arrived = asyncio.Event()
+        self.answer_now = asyncio.Event()
+
+    async def create(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.arrived.set()
+        await self.answer_now.wait()
+        return web.json_response({"error": {"message": "upstream trouble"}}, status=self.status)
+
+
+@pytest.mark.parametrize(("status", "warned"), [(503, True), (500, True), (400, False)])
+async def test_a_cancelled_submit_answered_with_an_error_says_whether_a_task_may_exist(
+    api_key: str, status: int, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = SlowFailingCreate(status)
+    app = web.Application()
+    app.router.add_post("/api/v1/starvideos/videos", service.create)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        client = AsyncStarVideos(api_key, base_url=str(server.make_url("/api")))
+        submit = asyncio.ensure_future(client.submit("a fox"))
+        await service.arrived.wait()
+        submit.cancel()  # the create is on the wire
+        with pytest.raises(asyncio.CancelledError):
+            await submit
+        service.answer_now.set()
+        with caplog.at_level(logging.WARNING, logger="starvideos_async"):
+            await client.aclose()  # lets the answer arrive
+    finally:
+        await server.close()
+    assert client.orphaned_tasks == []
+    said = "a cancelled submit() may have created a task (outcome unknown)" in caplog.text
+    assert said is warned  # a 5xx leaves the outcome unknown; a 400 created nothing
