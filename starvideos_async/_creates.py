@@ -19,11 +19,12 @@ from typing import Any
 from ._errors import (
     APIError,
     APIStatusError,
+    InvalidRequestError,
     MalformedResponseError,
     StarVideosError,
     SubmitManyError,
 )
-from ._http import CREATE_PATH, Abandoned, HTTPTransport
+from ._http import CREATE_PATH, Abandoned, HTTPTransport, result_path
 from ._requests import VideoRequest
 from ._serde import request_body, structure_video
 from ._task import TaskContext, VideoTask
@@ -159,9 +160,8 @@ class Creates:
                 abandoned=abandoned,
             )
         except APIError as exc:
-            # (a create's error carries an id only when the service's answer named a
-            # usable one: see task_id_in)
-            if exc.task_id is None:
+            # (a create's error carries an id only when the service's answer named one)
+            if exc.task_id is None or not _queryable(exc.task_id):
                 raise
             logger.warning(
                 "the service created task %s, but its answer broke off or was malformed "
@@ -211,3 +211,11 @@ def _warn_if_sent(error: BaseException, who: str) -> None:
     )
     if unknown:
         logger.warning("%s may have created a task (outcome unknown): %s", who, error)
+
+
+def _queryable(task_id: str) -> bool:
+    try:
+        result_path(task_id)
+    except InvalidRequestError:
+        return False
+    return True

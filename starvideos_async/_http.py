@@ -46,7 +46,6 @@ from ._errors import (
 )
 from ._limits import Limiter, RateGate
 from ._messages import BODY_KEPT
-from ._requests import task_id_problem
 from ._serde import parse_answer, with_named_task
 from ._version import __version__
 
@@ -73,10 +72,14 @@ T = TypeVar("T")
 
 def result_path(task_id: str) -> str:
     """The status path of ``task_id``, escaped; rejects ids that cannot be one."""
-    allowed = task_id_problem(task_id)
-    if allowed is not None:
-        raise InvalidRequestError("task_id", task_id, allowed)
-    return _RESULT_PATH + quote(task_id, safe="")
+    if not isinstance(task_id, str) or not task_id.strip() or len(task_id) > 512:
+        raise InvalidRequestError("task_id", task_id, "a non-empty task id string")
+    if task_id in (".", ".."):  # a path segment of its own: would query another URL
+        raise InvalidRequestError("task_id", task_id, "a task id, not a path segment")
+    try:
+        return _RESULT_PATH + quote(task_id, safe="")
+    except UnicodeEncodeError:
+        raise InvalidRequestError("task_id", task_id, "valid Unicode text") from None
 
 
 class Abandoned(Exception):

@@ -26,7 +26,6 @@ __all__ = [
     "check_requests",
     "check_timeout",
     "request_of",
-    "task_id_problem",
 ]
 
 
@@ -166,31 +165,6 @@ def _check_text(field: str, value: str) -> None:
         raise InvalidRequestError(
             field, value, "valid Unicode text (no lone surrogates)"
         ) from None
-
-
-#: The longest task id accepted (an id is sent back in a URL path).
-MAX_TASK_ID = 512
-
-
-def task_id_problem(task_id: object) -> str | None:
-    """What a usable task id is, when ``task_id`` is not one (``None``: it is).
-
-    The one rule for ids, given by a caller or named by the service: an id is sent back
-    in a URL path, so it is a non-blank string of at most :data:`MAX_TASK_ID`
-    characters of valid Unicode, and not a path segment of its own (``.`` or ``..``
-    would query another URL).
-    """
-    if not isinstance(task_id, str) or not task_id.strip():
-        return "a non-empty task id string"
-    if len(task_id) > MAX_TASK_ID:
-        return f"a task id of at most {MAX_TASK_ID} characters"
-    if task_id in (".", ".."):
-        return "a task id, not a path segment"
-    try:
-        task_id.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate (JSON can carry "\ud800")
-        return "valid Unicode text"
-    return None
 
 
 def _check_url(field: str, url: object) -> None:

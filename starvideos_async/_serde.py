@@ -24,7 +24,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from ._errors import MalformedResponseError, RequestInfo
 from ._messages import BODY_KEPT, error_message, text_excerpt
 from ._models import TaskStatus, Video
-from ._requests import VideoRequest, task_id_problem
+from ._requests import VideoRequest
 
 __all__ = ["converter", "parse_answer", "request_body", "structure_video", "with_named_task"]
 
@@ -54,12 +54,13 @@ def _strict_float(value: object, _: object) -> float:
 
 
 def _task_id(value: object, _: object) -> str:
-    """A task id the SDK can send back (:func:`~._requests.task_id_problem`)."""
+    """A task id: a non-empty string that can be sent back (JSON can carry lone surrogates)."""
     if not isinstance(value, str):
         raise TypeError(f"expected a task id string, got {type(value).__name__}")
-    allowed = task_id_problem(value)
-    if allowed is not None:
-        raise ValueError(f"unusable task id: {allowed} is required")
+    if not value:
+        raise ValueError("the task id is empty")
+    if not _valid_unicode(value):
+        raise ValueError("the task id is not valid Unicode text")
     return value
 
 
@@ -214,10 +215,9 @@ def task_id_in(text: str) -> str | None:
     """The task id a JSON object's text names at its top level, even when the text is cut.
 
     Reads the members of the top-level object in order until ``"id"``, and returns its
-    value when that member is complete and a usable id
-    (:func:`~._requests.task_id_problem`). Returns ``None`` when the text is not an
-    object, breaks before or inside the id, or names none: an id is never guessed from
-    anything else.
+    value when that member is complete and a usable id (a non-blank string of valid
+    Unicode). Returns ``None`` when the text is not an object, breaks before or inside
+    the id, or names none: an id is never guessed from anything else.
     """
     at = _skip_blank(text, 0)
     if not text.startswith("{", at):
@@ -230,7 +230,8 @@ def task_id_in(text: str) -> str | None:
                 return None
             value, at = _decoder.raw_decode(text, _skip_blank(text, at + 1))
             if name == "id":
-                return value if task_id_problem(value) is None else None
+                usable = isinstance(value, str) and value.strip() and _valid_unicode(value)
+                return value if usable else None
             at = _skip_blank(text, at)
             if not text.startswith(",", at):
                 return None
@@ -242,3 +243,12 @@ def _skip_blank(text: str, at: int) -> int:
     while at < len(text) and text[at] in " \t\n\r":
         at += 1
     return at
+
+
+def _valid_unicode(text: str) -> bool:
+    """Whether ``text`` can be sent back (JSON can carry lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -697,16 +697,8 @@ async def download_named(task_id, url, folder):
         return await client.download(video, folder)
 
 
-# Ids that could never be sent back in a URL path (blank, "." or "..", over 512
-# characters, a lone surrogate) are malformed answers; the others are downloaded.
-SENDABLE_IDS = [
-    i
-    for i in HOSTILE_IDS
-    if i.strip() and i not in (".", "..") and len(i) <= 512 and i != "\ud800"
-]
-
-
-@pytest.mark.parametrize("task_id", SENDABLE_IDS)
+# "" and a lone surrogate are malformed answers (such ids could never be sent back).
+@pytest.mark.parametrize("task_id", [i for i in HOSTILE_IDS if i and i != "\ud800"])
 async def test_hostile_task_id_lands_inside_the_folder(fake, client, tmp_path, task_id):
     folder = tmp_path / "out"
     folder.mkdir()
