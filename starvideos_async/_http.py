@@ -362,7 +362,8 @@ class translate_errors:  # (a context manager, named like contextlib.suppress)
     """THE map of aiohttp and timeout exceptions to the SDK's, chained to a scrubbed cause.
 
     Use as ``with translate_errors(info): ...`` around what talks to aiohttp. Any other
-    exception (a cancellation) goes on as itself, scrubbed as well (see ``_scrubbed``).
+    exception goes on as itself; scrubbed as well (see ``_scrubbed``) when it came out
+    of aiohttp's frames (a cancellation inside the request).
 
     Args:
         info: The request, for the error's message and attributes.
@@ -399,7 +400,9 @@ class translate_errors:  # (a context manager, named like contextlib.suppress)
         if isinstance(exc, RuntimeError) and self.session is not None and self.session.closed:
             # closed by aclose() while this request was on its way out
             raise ClientClosedError("this StarVideos client is closed") from _scrubbed(exc)
-        raise _scrubbed(exc)  # anything else (a cancellation) goes on as itself, scrubbed
+        if _through_aiohttp(exc):  # e.g. a cancellation inside the request
+            raise _scrubbed(exc)
+        # anything else (the caller's progress callback, the disk) goes on as it is
 
 
 def _translated(
@@ -415,6 +418,16 @@ def _translated(
     if isinstance(exc, aiohttp.ClientConnectorError):
         return APIConnectionError(f"could not connect: {detail}", request=info, request_sent=False)
     return APIConnectionError(f"connection failed: {detail}", request=info)
+
+
+def _through_aiohttp(exc: BaseException) -> bool:
+    """Whether ``exc``'s traceback passes aiohttp's frames (which hold the headers)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("aiohttp."):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _scrubbed(exc: BaseException) -> BaseException:

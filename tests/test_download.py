@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -772,3 +773,15 @@ async def test_a_bad_download_timeout_is_refused_before_any_request(
         await client.download(video if given == "video" else video.id, folder, timeout=timeout)
     assert file_requests(fake) == []
     assert fake.counters["status"] == status_calls
+
+
+async def test_an_error_of_the_progress_callback_keeps_its_own_traceback(fake, client, folder):
+    def on_progress(done, total):
+        raise ValueError("the caller's own bug")
+
+    video = await finished(fake, client)
+    with pytest.raises(ValueError, match="the caller's own bug") as caught:
+        await client.download(video, folder, on_progress=on_progress)
+    frames = [frame.name for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert frames[-1] == "on_progress"  # where it was raised, for its owner to read
+    assert os.listdir(folder) == []
