@@ -79,9 +79,8 @@ class StarVideos:
                 max_response_bytes=max_response_bytes,
                 coordinator=coordinator,
             )
-        except BaseException:
+        finally:
             api_key = None  # (error reporters record the locals of every frame of a traceback)
-            raise
         portal_cm = start_blocking_portal("asyncio", name="starvideos-client")
         self._portal_cm = portal_cm
         self._caller = Caller(portal_cm.__enter__())
