@@ -533,13 +533,32 @@ async def test_attach_refuses_what_cannot_be_right(
             await journal.attach("no-such-key", "video_starvideos_1")
         with pytest.raises(InvalidRequestError, match="finished"):
             await journal.attach(done.key, "video_starvideos_1")
-        with pytest.raises(InvalidRequestError, match="task_id"):
-            await journal.attach(unknown.key, " ")
+        for unpollable in (" ", ".", "..", "v" * 600, "video_\ud800"):  # as client.task()
+            with pytest.raises(InvalidRequestError, match="task_id"):
+                await journal.attach(unknown.key, unpollable)
         with pytest.raises(InvalidRequestError, match="another key"):
             await journal.attach(unknown.key, done.task_id or "")
         entry = await journal.entry(unknown.key)
     assert entry is not None
     assert (entry.state, entry.task_id) == ("unknown", None)  # left as it was
+
+
+async def test_a_task_id_the_service_gave_that_cannot_be_polled_fails_only_its_row(
+    fake: FakeStarVideos, client: AsyncStarVideos, journal_path: Path
+) -> None:
+    # The service answers the first create with an id no status URL can carry.
+    bad = Fault.status(200, body={"id": "..", "object": "video", "status": "queued"})
+    fake.inject(bad, endpoint="create")
+    requests = mixed(3)
+    first = await collect(run_batch(client, requests, journal=journal_path, max_in_flight=1))
+    (odd,) = [r for r in first.values() if r.task_id == ".."]  # kept, not dropped
+    assert odd.status == "error"
+
+    second = await collect(run_batch(client, requests, journal=journal_path))
+
+    assert second[odd.key].status == "error"  # again its row alone: the batch goes on
+    assert second[odd.key].task_id == ".."
+    assert {r.status for k, r in second.items() if k != odd.key} == {"completed"}
 
 
 async def test_a_create_a_killed_process_left_on_the_wire_is_unknown_on_resume(

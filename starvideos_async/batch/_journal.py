@@ -44,6 +44,7 @@ from starvideos_async._errors import (
     JournalLockedError,
     StarVideosError,
 )
+from starvideos_async._http import result_path
 
 try:
     import aiosqlite
@@ -254,8 +255,7 @@ class Journal:
             InvalidRequestError: ``key`` is not in the journal, already has another
                 task, is finished, or ``task_id`` belongs to another key.
         """
-        if not isinstance(task_id, str) or not task_id.strip():
-            raise InvalidRequestError("task_id", task_id, "a non-empty task id string")
+        result_path(task_id)  # an id the client can poll, or InvalidRequestError
         entry = await self.entry(key)
         if entry is None:
             raise InvalidRequestError("key", key, "no such key in the journal")

@@ -25,6 +25,7 @@ from starvideos_async._errors import (
     APIConnectionError,
     APIStatusError,
     ClientClosedError,
+    InvalidRequestError,
     StarVideosError,
     TaskFailedError,
 )
@@ -198,7 +199,14 @@ class BatchWork:
         else:  # submitted (wait for it again) or pending (create it)
             await limits.in_flight.acquire()
             if state == "submitted":
-                task = self._handle(item, entry.task_id, entry.updated_at)
+                try:
+                    task = self._handle(item, entry.task_id, entry.updated_at)
+                except InvalidRequestError as exc:  # an id the service gave, not pollable
+                    limits.in_flight.release()
+                    self._emit(
+                        item, "error", task_id=entry.task_id, error=f"waiting failed: {exc}"
+                    )
+                    return
                 group.start_soon(self._track, item, task, limits)
             else:
                 group.start_soon(self._submit, item, limits)
