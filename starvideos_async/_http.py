@@ -46,6 +46,7 @@ from ._errors import (
 )
 from ._limits import Limiter, RateGate
 from ._messages import BODY_KEPT
+from ._scrub import scrubbed, through_aiohttp
 from ._serde import parse_answer, with_named_task
 from ._version import __version__
 
@@ -362,7 +363,7 @@ class translate_errors:  # (a context manager, named like contextlib.suppress)
     """THE map of aiohttp and timeout exceptions to the SDK's, chained to a scrubbed cause.
 
     Use as ``with translate_errors(info): ...`` around what talks to aiohttp. Any other
-    exception goes on as itself; scrubbed as well (see ``_scrubbed``) when it came out
+    exception goes on as itself; scrubbed as well (:func:`~._scrub.scrubbed`) when it came out
     of aiohttp's frames (a cancellation inside the request).
 
     Args:
@@ -394,14 +395,14 @@ class translate_errors:  # (a context manager, named like contextlib.suppress)
     ) -> None:
         if exc is None:
             return
-        del tb  # (aiohttp's frames: see _scrubbed)
+        del tb  # (aiohttp's frames: see _scrub)
         if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError)):
-            raise _translated(exc, self.info, self.received) from _scrubbed(exc)
+            raise _translated(exc, self.info, self.received) from scrubbed(exc)
         if isinstance(exc, RuntimeError) and self.session is not None and self.session.closed:
             # closed by aclose() while this request was on its way out
-            raise ClientClosedError("this StarVideos client is closed") from _scrubbed(exc)
-        if _through_aiohttp(exc):  # e.g. a cancellation inside the request
-            raise _scrubbed(exc)
+            raise ClientClosedError("this StarVideos client is closed") from scrubbed(exc)
+        if through_aiohttp(exc):  # e.g. a cancellation inside the request
+            raise scrubbed(exc)
         # anything else (the caller's progress callback, the disk) goes on as it is
 
 
@@ -418,39 +419,3 @@ def _translated(
     if isinstance(exc, aiohttp.ClientConnectorError):
         return APIConnectionError(f"could not connect: {detail}", request=info, request_sent=False)
     return APIConnectionError(f"connection failed: {detail}", request=info)
-
-
-def _through_aiohttp(exc: BaseException) -> bool:
-    """Whether ``exc``'s traceback passes aiohttp's frames (which hold the headers)."""
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_globals.get("__name__", "").startswith("aiohttp."):
-            return True
-        tb = tb.tb_next
-    return False
-
-
-def _scrubbed(exc: BaseException) -> BaseException:
-    """``exc`` and the exceptions chained to it, without what can hold the API key.
-
-    aiohttp's request frames keep the merged request headers (``Authorization``
-    included) as locals, and error reporters record the locals of every frame of a
-    traceback (Sentry by default, ``TracebackException(capture_locals=True)``). So the
-    tracebacks of the foreign exceptions go, and so do the request headers some aiohttp
-    errors carry (``request_info``); their types and messages stay.
-    """
-    pending: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while pending:
-        error = pending.pop()
-        if id(error) in seen:
-            continue
-        seen.add(id(error))
-        error.__traceback__ = None
-        info = getattr(error, "request_info", None)
-        if isinstance(info, aiohttp.RequestInfo):
-            error.request_info = aiohttp.RequestInfo(  # type: ignore[attr-defined]
-                info.url, info.method, CIMultiDictProxy(CIMultiDict()), info.real_url
-            )
-        pending += [e for e in (error.__cause__, error.__context__) if e is not None]
-    return exc
