@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -48,12 +49,14 @@ async def test_cancelled_submit_keeps_the_task_the_service_created(
     assert task_id in caplog.text
 
 
-class SlowLongCreate:
+class SlowCreate:
     """A create endpoint on 127.0.0.1: takes the request, waits for ``answer_now``, then
-    streams a 2xx answer beginning with ``head`` and never ending."""
+    answers with ``status`` and a JSON error, or (``head`` given) streams a 2xx answer
+    beginning with ``head`` and never ending."""
 
-    def __init__(self, head: bytes) -> None:
+    def __init__(self, *, head: bytes = b"", status: int = 200) -> None:
         self.head = head
+        self.status = status
         self.arrived = asyncio.Event()
         self.answer_now = asyncio.Event()
 
@@ -61,6 +64,8 @@ class SlowLongCreate:
         await request.read()
         self.arrived.set()
         await self.answer_now.wait()
+        if not self.head:
+            return web.json_response({"error": {"message": "upstream"}}, status=self.status)
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         await resp.prepare(request)
         try:
@@ -70,6 +75,30 @@ class SlowLongCreate:
         except (ConnectionError, RuntimeError):
             pass
         return resp
+
+
+async def cancel_on_the_wire(
+    service: SlowCreate, api_key: str, caplog: pytest.LogCaptureFixture, **options: Any
+) -> AsyncStarVideos:
+    """``submit()`` to ``service``, cancelled once its create is on the wire; then the
+    answer is let come and the client closed. The (closed) client, for its orphans."""
+    app = web.Application()
+    app.router.add_post("/api/v1/starvideos/videos", service.create)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        client = AsyncStarVideos(api_key, base_url=str(server.make_url("/api")), **options)
+        submit = asyncio.ensure_future(client.submit("a fox"))
+        await service.arrived.wait()
+        submit.cancel()  # the create is on the wire
+        with pytest.raises(asyncio.CancelledError):
+            await submit
+        service.answer_now.set()
+        with caplog.at_level(logging.WARNING, logger="starvideos_async"):
+            await client.aclose()  # lets the answer arrive
+    finally:
+        await server.close()
+    return client
 
 
 @pytest.mark.parametrize(
@@ -83,25 +112,9 @@ class SlowLongCreate:
 async def test_a_cancelled_submit_whose_answer_is_too_long_keeps_the_task_or_warns(
     api_key: str, head: bytes, kept: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    service = SlowLongCreate(head)
-    app = web.Application()
-    app.router.add_post("/api/v1/starvideos/videos", service.create)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        client = AsyncStarVideos(
-            api_key, base_url=str(server.make_url("/api")), max_response_bytes=1000
-        )
-        submit = asyncio.ensure_future(client.submit("a fox"))
-        await service.arrived.wait()
-        submit.cancel()  # the create is on the wire
-        with pytest.raises(asyncio.CancelledError):
-            await submit
-        service.answer_now.set()
-        with caplog.at_level(logging.WARNING, logger="starvideos_async"):
-            await client.aclose()  # lets the answer arrive
-    finally:
-        await server.close()
+    client = await cancel_on_the_wire(
+        SlowCreate(head=head), api_key, caplog, max_response_bytes=1000
+    )
     assert [task.id for task in client.orphaned_tasks] == kept
     if kept:
         assert f"created task {kept[0]}" in caplog.text
@@ -294,43 +307,11 @@ async def test_client_used_with_a_closed_session_gives_a_clear_error() -> None:
         assert isinstance(client, AsyncStarVideos)
 
 
-class SlowFailingCreate:
-    """A create endpoint on 127.0.0.1: takes the request, waits for ``answer_now``, then
-    answers with an error status."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.arrived = asyncio.Event()
-        self.answer_now = asyncio.Event()
-
-    async def create(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.arrived.set()
-        await self.answer_now.wait()
-        return web.json_response({"error": {"message": "upstream trouble"}}, status=self.status)
-
-
 @pytest.mark.parametrize(("status", "warned"), [(503, True), (500, True), (400, False)])
 async def test_a_cancelled_submit_answered_with_an_error_says_whether_a_task_may_exist(
     api_key: str, status: int, warned: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    service = SlowFailingCreate(status)
-    app = web.Application()
-    app.router.add_post("/api/v1/starvideos/videos", service.create)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        client = AsyncStarVideos(api_key, base_url=str(server.make_url("/api")))
-        submit = asyncio.ensure_future(client.submit("a fox"))
-        await service.arrived.wait()
-        submit.cancel()  # the create is on the wire
-        with pytest.raises(asyncio.CancelledError):
-            await submit
-        service.answer_now.set()
-        with caplog.at_level(logging.WARNING, logger="starvideos_async"):
-            await client.aclose()  # lets the answer arrive
-    finally:
-        await server.close()
+    client = await cancel_on_the_wire(SlowCreate(status=status), api_key, caplog)
     assert client.orphaned_tasks == []
     said = "a cancelled submit() may have created a task (outcome unknown)" in caplog.text
     assert said is warned  # a 5xx leaves the outcome unknown; a 400 created nothing
