@@ -195,6 +195,9 @@ class Coordinator(Protocol):
 class ClientLimits:
     """One client's limits: its own, or shared with other processes through a coordinator.
 
+    Its arguments are checked by :func:`check_limits` first (the client does it before
+    it reads the API key).
+
     Attributes:
         limiter: What every API request of the client holds while on the wire: the
             shared limiter with a coordinator, else ``limiter`` or the default one.
@@ -215,7 +218,6 @@ class ClientLimits:
     ) -> None:
         self.coordinator = coordinator
         self._shared: Coordinated | None = None
-        check_limits(limiter, coordinator)
         if coordinator is None:
             self.limiter = limiter if limiter is not None else default_limiter(max_concurrency)
             self.gate = RateGate(max_status_rate)
